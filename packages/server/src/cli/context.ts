@@ -1,0 +1,68 @@
+import { ConfigError, loadConfig } from '../config/load.ts';
+import type { LatchConfig } from '../config/schema.ts';
+import { KeyStore } from '../crypto/keys.ts';
+import { systemClock } from '../domain/clock.ts';
+import { OAuthError } from '../domain/errors.ts';
+import type { Actor } from '../services/audit.ts';
+import { type DatabaseHandle, migrateToLatest, openDatabase } from '../storage/db.ts';
+import { createStorage } from '../storage/index.ts';
+import type { Storage } from '../storage/repositories.ts';
+
+export interface GlobalOptions {
+  config?: string;
+}
+
+export const cliActor = (): Actor => ({ name: `cli:${process.env.USER ?? 'unknown'}`, sourceIp: null });
+
+export function readConfig(options: GlobalOptions): LatchConfig {
+  return loadConfig({ file: options.config });
+}
+
+/** Opens the configured database (migrating it when allowed) for a one-shot CLI command. */
+export async function withStorage<T>(options: GlobalOptions, work: (storage: Storage, config: LatchConfig, db: DatabaseHandle) => Promise<T>): Promise<T> {
+  const config = readConfig(options);
+  const db = openDatabase({ url: config.database.url, poolSize: 2, sqliteSynchronous: config.database.sqliteSynchronous });
+  try {
+    if (config.database.autoMigrate) await migrateToLatest(db);
+    return await work(createStorage(db), config, db);
+  } finally {
+    await db.close();
+  }
+}
+
+export function keyStore(storage: Storage, config: LatchConfig): KeyStore {
+  return new KeyStore({
+    repo: storage.signingKeys,
+    encryptionKey: config.keys.encryptionKey,
+    clock: systemClock,
+    retireGraceSeconds: Math.max(config.tokens.idTokenTtl, config.tokens.accessTokenTtl) + 300,
+  });
+}
+
+/** Prints a clear one-line error (never a stack trace) and sets the exit code. */
+export function reportError(err: unknown): void {
+  if (err instanceof ConfigError) console.error(err.message);
+  else if (err instanceof OAuthError) console.error(`error: ${err.description}`);
+  else if ((err as NodeJS.ErrnoException)?.code === 'ECONNREFUSED') console.error(`error: cannot reach the database (${(err as Error).message})`);
+  else console.error(`error: ${(err as Error)?.message ?? String(err)}`);
+  process.exitCode = 1;
+}
+
+export function printTable(rows: Record<string, unknown>[], columns: string[]): void {
+  if (rows.length === 0) {
+    console.log('(none)');
+    return;
+  }
+  const cell = (v: unknown) => (v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  console.log(columns.map((c, i) => c.toUpperCase().padEnd(widths[i] as number)).join('  '));
+  for (const r of rows) console.log(columns.map((c, i) => cell(r[c]).padEnd(widths[i] as number)).join('  '));
+}
+
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}

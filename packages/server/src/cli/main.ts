@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { adminCommands } from './admin-commands.ts';
+import { reportError } from './context.ts';
+import { serveCommand } from './serve.ts';
+
+const program = new Command('latch')
+  .description('Latch: OAuth 2.0 / OpenID Connect authorization server')
+  .option('-c, --config <path>', 'path to latch.yaml (default: $LATCH_CONFIG, then ./latch.yaml)')
+  .showHelpAfterError();
+
+serveCommand(program);
+adminCommands(program);
+
+program.parseAsync(process.argv).catch(reportError);

@@ -1,0 +1,99 @@
+/**
+ * The one place that maps errors to HTTP: RFC 6749 §5.2 JSON bodies, 401 + WWW-Authenticate for
+ * invalid_client (§5.2) and invalid_token (RFC 6750 §3), 503 when the database is unreachable,
+ * 500 (as `server_error`, details only logged) for anything unexpected.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { OAuthError, type OAuthErrorCode } from '../domain/errors.ts';
+
+const STATUS: Partial<Record<OAuthErrorCode, number>> = {
+  invalid_client: 401,
+  invalid_token: 401,
+  unauthorized: 401,
+  insufficient_scope: 403,
+  access_denied: 403,
+  not_found: 404,
+  conflict: 409,
+  rate_limited: 429,
+  server_error: 500,
+  temporarily_unavailable: 503,
+};
+
+export function statusOf(error: OAuthError): number {
+  return STATUS[error.code] ?? 400;
+}
+
+/** Errors from the database driver that mean "not reachable right now" rather than a bug. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  if (!e) return false;
+  if (
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'ENOTFOUND',
+      'EPIPE',
+      'SQLITE_BUSY',
+      'SQLITE_CANTOPEN',
+      'SQLITE_IOERR',
+      '57P01',
+      '57P03',
+      '53300',
+      '08006',
+      '08001',
+      '08003',
+    ].includes(e.code ?? '')
+  ) {
+    return true;
+  }
+  return /Connection terminated|timeout exceeded when trying to connect|database connection is not open|Cannot use a pool after calling end/i.test(
+    e.message ?? '',
+  );
+}
+
+export function toOAuthError(err: unknown): OAuthError {
+  if (err instanceof OAuthError) return err;
+  const fe = err as FastifyError;
+  if (isDatabaseUnavailable(err)) return new OAuthError('temporarily_unavailable', 'The service is temporarily unavailable; try again shortly.');
+  if ((err as Error)?.name === 'InvalidCursorError')
+    return new OAuthError('invalid_request', 'cursor: not a cursor returned by this endpoint', { extra: { field: 'cursor' } });
+  if (fe?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new OAuthError('invalid_request', 'The request body is too large.', { extra: { status: 413 } });
+  if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new OAuthError('invalid_request', 'Unsupported Content-Type.', { extra: { status: 415 } });
+  if (fe?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
+    return new OAuthError('invalid_request', 'The request body is not valid JSON.');
+  }
+  if (fe?.validation) {
+    const first = fe.validation[0];
+    const field =
+      (first?.instancePath || '').replace(/^\//, '').replace(/\//g, '.') ||
+      (first?.params as { missingProperty?: string })?.missingProperty ||
+      first?.params?.additionalProperty;
+    return new OAuthError('invalid_request', `${field ? `${field}: ` : ''}${first?.message ?? 'invalid input'}`, { extra: field ? { field } : {} });
+  }
+  if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new OAuthError('invalid_request', fe.message || 'Bad request.', { extra: { status: fe.statusCode } });
+  }
+  return new OAuthError('server_error', 'An unexpected error occurred.');
+}
+
+/** Serializes an error as RFC 6749 §5.2 JSON; `extra.status` overrides the status. */
+export function sendError(reply: FastifyReply, error: OAuthError, realm?: string): FastifyReply {
+  const { status: override, ...extra } = error.extra ?? {};
+  const status = typeof override === 'number' ? override : statusOf(error);
+  if (error.code === 'invalid_client' && realm !== undefined) {
+    reply.header('WWW-Authenticate', `Basic realm="${realm}"`);
+  }
+  reply.header('Cache-Control', 'no-store');
+  return reply.code(status).send({ error: error.code, error_description: error.description, ...extra });
+}
+
+export function errorHandler(realm?: string) {
+  return (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const oauth = toOAuthError(err);
+    if (oauth.code === 'server_error') request.log.error({ err }, 'unexpected error');
+    else if (oauth.code === 'temporarily_unavailable') request.log.warn({ err: (err as Error).message }, 'database unavailable');
+    else if (oauth.detail) request.log.info({ detail: oauth.detail, code: oauth.code }, 'request rejected');
+    return sendError(reply, oauth, realm);
+  };
+}

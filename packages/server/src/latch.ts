@@ -1,0 +1,121 @@
+/**
+ * Composition root: builds storage, keys, services and the two listeners from a configuration.
+ * Nothing else creates these pieces; tests boot the same composed server.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { LatchConfig } from './config/schema.ts';
+import { KeyStore } from './crypto/keys.ts';
+import { type Clock, systemClock } from './domain/clock.ts';
+import { adminAuditRoutes } from './http/admin/audit.ts';
+import { adminAuth } from './http/admin/auth.ts';
+import { adminClientRoutes } from './http/admin/clients.ts';
+import { adminUserRoutes } from './http/admin/users.ts';
+import { DiscoveryRegistry } from './http/discovery-registry.ts';
+import { healthRoutes } from './http/health.ts';
+import { createMetrics, instrument, type Metrics } from './http/metrics.ts';
+import { wellKnownRoutes } from './http/public/well-known.ts';
+import { createServer, pinoOptions } from './http/server.ts';
+import { AdminTokenVerifier } from './services/admin-token.ts';
+import { ClientService } from './services/clients.ts';
+import { UserService } from './services/users.ts';
+import { type DatabaseHandle, migrateToLatest, openDatabase } from './storage/db.ts';
+import { createStorage } from './storage/index.ts';
+import type { Storage } from './storage/repositories.ts';
+
+export interface LatchOptions {
+  clock?: Clock;
+  /** false silences logs (tests); otherwise pino at config.log.level. */
+  logger?: boolean;
+  /** PostgreSQL schema to run in (tests). */
+  pgSchema?: string;
+  /** Register process-wide default metrics (off in tests that build several instances). */
+  defaultMetrics?: boolean;
+}
+
+export interface Latch {
+  config: LatchConfig;
+  db: DatabaseHandle;
+  storage: Storage;
+  keys: KeyStore;
+  metrics: Metrics;
+  users: UserService;
+  clients: ClientService;
+  publicApp: FastifyInstance;
+  adminApp: FastifyInstance;
+  /** Set when this start generated the admin token (print it once). */
+  generatedAdminToken?: string;
+  listen(): Promise<{ publicUrl: string; adminUrl: string }>;
+  close(): Promise<void>;
+}
+
+export async function createLatch(config: LatchConfig, options: LatchOptions = {}): Promise<Latch> {
+  const clock = options.clock ?? systemClock;
+  const db = openDatabase({
+    url: config.database.url,
+    poolSize: config.database.poolSize,
+    sqliteSynchronous: config.database.sqliteSynchronous,
+    ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
+  });
+  try {
+    if (config.database.autoMigrate) await migrateToLatest(db);
+    const storage = createStorage(db);
+    const keys = new KeyStore({
+      repo: storage.signingKeys,
+      encryptionKey: config.keys.encryptionKey,
+      clock,
+      retireGraceSeconds: Math.max(config.tokens.idTokenTtl, config.tokens.accessTokenTtl) + 300,
+    });
+    await keys.ensureInitialKeys();
+    const admin = await AdminTokenVerifier.init({ configured: config.admin.token, settings: storage.settings, clock });
+    const metrics = createMetrics(db, { defaultMetrics: options.defaultMetrics ?? false });
+    const users = new UserService(storage, clock);
+    const clients = new ClientService(storage, clock);
+
+    const logger = options.logger === false ? false : pinoOptions(config.log.level);
+    const serverOptions = { logger, logRequests: config.log.requests, trustProxy: config.public.trustProxy };
+
+    const publicApp = createServer({ ...serverOptions, realm: config.issuer });
+    instrument(publicApp, metrics, 'public');
+    const discovery = new DiscoveryRegistry();
+    wellKnownRoutes(publicApp, { issuer: config.issuer, discovery, keys });
+    healthRoutes(publicApp, { ping: () => storage.ping() });
+
+    const adminApp = createServer({ ...serverOptions, trustProxy: false });
+    instrument(adminApp, metrics, 'admin');
+    adminAuth(adminApp, admin.verifier);
+    healthRoutes(adminApp, { ping: () => storage.ping() });
+    adminApp.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+    adminUserRoutes(adminApp, { users });
+    adminClientRoutes(adminApp, { clients });
+    adminAuditRoutes(adminApp, { audit: storage.audit });
+
+    let closed = false;
+    return {
+      config,
+      db,
+      storage,
+      keys,
+      metrics,
+      users,
+      clients,
+      publicApp,
+      adminApp,
+      ...(admin.generated ? { generatedAdminToken: admin.generated } : {}),
+      async listen() {
+        const publicUrl = await publicApp.listen({ host: config.public.host, port: config.public.port });
+        const adminUrl = await adminApp.listen({ host: config.admin.host, port: config.admin.port });
+        return { publicUrl, adminUrl };
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        // Stop accepting, let in-flight requests finish, then close the database.
+        await Promise.all([publicApp.close(), adminApp.close()]);
+        await storage.close();
+      },
+    };
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,93 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Dialect } from './dialect.ts';
+import { migrationProvider } from './migrations/index.ts';
+import type { Database } from './schema.ts';
+
+// PostgreSQL returns int8 as text by default; our bigints are millisecond times and row ids,
+// which fit in a double (2^53), so read them as numbers.
+pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
+
+export interface DatabaseHandle {
+  dialect: Dialect;
+  db: Kysely<Database>;
+  /** The raw SQLite connection, for prepared statements on hot paths (dialect-specific code only). */
+  sqlite?: BetterSqlite3.Database;
+  /** The raw PostgreSQL pool, for prepared statements on hot paths and pool metrics. */
+  pool?: pg.Pool;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  url: string;
+  poolSize?: number;
+  sqliteSynchronous?: 'normal' | 'full';
+  /** PostgreSQL schema to use (tests isolate themselves in throwaway schemas). */
+  pgSchema?: string;
+}
+
+export function sqlitePath(url: string): string {
+  const path = url.replace(/^sqlite:(\/\/)?/, '');
+  if (path === '') throw new Error('database.url: sqlite URL has no path; use sqlite:./data/latch.db or sqlite::memory:');
+  return path;
+}
+
+export function openDatabase(options: OpenOptions): DatabaseHandle {
+  if (options.url.startsWith('sqlite:')) {
+    const path = sqlitePath(options.url);
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const sqlite = new BetterSqlite3(path);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma(`synchronous = ${options.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('foreign_keys = ON');
+    // Checkpoint off the request path: a bigger auto-checkpoint threshold means fewer, larger checkpoints.
+    sqlite.pragma('wal_autocheckpoint = 4000');
+    sqlite.defaultSafeIntegers(false);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    return {
+      dialect: 'sqlite',
+      db,
+      sqlite,
+      async close() {
+        await db.destroy();
+      },
+    };
+  }
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 5000,
+    ...(options.pgSchema ? { options: `-c search_path=${options.pgSchema}` } : {}),
+  });
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    dialect: 'postgres',
+    db,
+    pool,
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+export interface MigrationReport {
+  applied: string[];
+}
+
+export async function migrateToLatest(handle: DatabaseHandle): Promise<MigrationReport> {
+  const migrator = new Migrator({ db: handle.db, provider: migrationProvider(handle.dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}
+
+export async function pendingMigrations(handle: DatabaseHandle): Promise<string[]> {
+  const migrator = new Migrator({ db: handle.db, provider: migrationProvider(handle.dialect) });
+  return (await migrator.getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
+}
