@@ -35,3 +35,16 @@ export function secretMatches(presented: string, storedHash: Buffer | Uint8Array
   if (storedHash?.length !== 32) return false;
   return timingSafeEqual(hashSecret(presented), storedHash);
 }
+
+/**
+ * Public session ids: a millisecond timestamp (base36, sorts by creation) plus 12 random base62
+ * characters. Time-ordered keys append to the right edge of the index instead of dirtying random pages.
+ */
+export function newSessionId(now: number, random: Random = systemRandom): string {
+  return `${now.toString(36).padStart(9, '0')}${randomId(12, random)}`;
+}
+
+/** A device id: stable for a session's life (DESIGN.md §2). */
+export function newDeviceId(random: Random = systemRandom): string {
+  return randomId(10, random).toUpperCase();
+}

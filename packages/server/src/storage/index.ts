@@ -2,9 +2,15 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { DatabaseHandle } from './db.ts';
 import { auditRepository } from './kysely/audit.ts';
+import { authorizationCodeRepository } from './kysely/authorization-codes.ts';
+import { browserSessionRepository } from './kysely/browser-sessions.ts';
 import { clientRepository } from './kysely/clients.ts';
+import { consentRepository } from './kysely/consents.ts';
+import { clientAssertionJtiRepository, initialAccessTokenRepository } from './kysely/registration.ts';
+import { sessionRepository } from './kysely/sessions.ts';
 import { settingsRepository } from './kysely/settings.ts';
 import { signingKeyRepository } from './kysely/signing-keys.ts';
+import { accessTokenRepository, refreshTokenRepository } from './kysely/tokens.ts';
 import { userRepository } from './kysely/users.ts';
 import type { Repositories, Storage } from './repositories.ts';
 import type { Database } from './schema.ts';
@@ -16,6 +22,14 @@ export function repositories(db: Kysely<Database>): Repositories {
     signingKeys: signingKeyRepository(db),
     audit: auditRepository(db),
     settings: settingsRepository(db),
+    sessions: sessionRepository(db),
+    accessTokens: accessTokenRepository(db),
+    refreshTokens: refreshTokenRepository(db),
+    authorizationCodes: authorizationCodeRepository(db),
+    consents: consentRepository(db),
+    browserSessions: browserSessionRepository(db),
+    clientAssertionJtis: clientAssertionJtiRepository(db),
+    initialAccessTokens: initialAccessTokenRepository(db),
   };
 }
 

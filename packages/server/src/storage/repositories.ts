@@ -120,13 +120,242 @@ export interface SettingsRepository {
   put(name: string, value: string, now: number): Promise<void>;
 }
 
-/** Repositories of the foundation. Later issues add sessions, tokens, codes, consents, outbox. */
+// ---------------------------------------------------------------------------------------------
+// OAuth core (issue 3). Sessions are devices (DESIGN.md §2): a session outlives many access tokens.
+
+export interface Session {
+  id: number;
+  /** Public session id: `sid` in ID tokens, logout tokens and introspection. */
+  sid: string;
+  userId: string | null;
+  clientId: string;
+  /** Stable for the session's whole life, across refreshes. */
+  deviceId: string;
+  browserSessionId: number | null;
+  scope: string[];
+  parentSid: string | null;
+  authTime: number | null;
+  amr: string[] | null;
+  acr: string | null;
+  createdAt: number;
+  lastActiveAt: number;
+  finishedAt: number | null;
+  finishReason: string | null;
+}
+
+export interface NewSession {
+  /** From crypto/random.ts `newSessionId()`: time-ordered, so its index grows at one edge. */
+  sid: string;
+  userId: string | null;
+  clientId: string;
+  deviceId: string;
+  browserSessionId: number | null;
+  scope: string[];
+  parentSid?: string | null;
+  authTime: number | null;
+  amr: string[] | null;
+  acr: string | null;
+  now: number;
+}
+
+export type FinishReason =
+  | 'logout'
+  | 'revoked'
+  | 'refresh_token_replay'
+  | 'code_replay'
+  | 'admin'
+  | 'password_change'
+  | 'user_deactivated'
+  | 'expired'
+  | 'client_deleted';
+
+export interface SessionRepository {
+  add(session: NewSession): Promise<Session>;
+  lookup(id: number): Promise<Session | undefined>;
+  findBySid(sid: string): Promise<Session | undefined>;
+  /** Active (unfinished) sessions started from one browser (SSO) session, for logout. */
+  listActiveByBrowserSession(browserSessionId: number): Promise<Session[]>;
+  listByUser(userId: string, options: ListOptions & { active?: boolean | undefined }): Promise<Page<Session>>;
+  /** Guarded: only an unfinished session finishes; returns false when it was already finished. */
+  finish(id: number, reason: FinishReason, now: number): Promise<boolean>;
+  touch(id: number, now: number): Promise<void>;
+}
+
+export interface AccessTokenRecord {
+  id: number;
+  /** `jti`: derived from the row id, unique for the database's life. */
+  jti: string;
+  sessionId: number;
+  clientId: string;
+  scope: string[];
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+/** What introspection needs, read in one point query (token joined with its session and user). */
+export interface AccessTokenView extends AccessTokenRecord {
+  sid: string;
+  deviceId: string;
+  userId: string | null;
+  username: string | null;
+  userDeactivatedAt: number | null;
+  sessionFinishedAt: number | null;
+}
+
+export interface AccessTokenRepository {
+  add(token: { hash: Buffer; sessionId: number; clientId: string; scope: string[]; createdAt: number; expiresAt: number }): Promise<AccessTokenRecord>;
+  findByHash(hash: Buffer): Promise<AccessTokenView | undefined>;
+  revoke(id: number, now: number): Promise<boolean>;
+  revokeBySession(sessionId: number, now: number): Promise<number>;
+  /** Deletes tokens expired before `before`. */
+  cleanup(before: number): Promise<number>;
+}
+
+export interface RefreshTokenRecord {
+  id: number;
+  sessionId: number;
+  accessTokenId: number | null;
+  scope: string[];
+  createdAt: number;
+  expiresAt: number;
+  consumedAt: number | null;
+  successorId: number | null;
+  revokedAt: number | null;
+}
+
+export interface RefreshTokenRepository {
+  add(token: {
+    hash: Buffer;
+    sessionId: number;
+    accessTokenId: number | null;
+    scope: string[];
+    createdAt: number;
+    expiresAt: number;
+  }): Promise<RefreshTokenRecord>;
+  findByHash(hash: Buffer): Promise<RefreshTokenRecord | undefined>;
+  lookup(id: number): Promise<RefreshTokenRecord | undefined>;
+  /** Guarded consume (`WHERE consumed_at IS NULL AND revoked_at IS NULL`, DESIGN.md §3): false when another request won. */
+  consume(id: number, successorId: number, now: number): Promise<boolean>;
+  revoke(id: number, now: number): Promise<boolean>;
+  revokeBySession(sessionId: number, now: number): Promise<number>;
+  cleanup(before: number): Promise<number>;
+}
+
+export interface AuthorizationCodeRecord {
+  id: number;
+  clientId: string;
+  userId: string;
+  browserSessionId: number | null;
+  redirectUri: string;
+  /** Whether redirect_uri was in the authorization request (RFC 6749 §4.1.3 then requires it at the token endpoint). */
+  redirectUriSent: boolean;
+  scope: string[];
+  codeChallenge: string | null;
+  codeChallengeMethod: string | null;
+  nonce: string | null;
+  authTime: number;
+  amr: string[] | null;
+  acr: string | null;
+  createdAt: number;
+  expiresAt: number;
+  consumedAt: number | null;
+  sessionId: number | null;
+}
+
+export interface AuthorizationCodeRepository {
+  add(code: Omit<AuthorizationCodeRecord, 'id' | 'consumedAt' | 'sessionId'> & { hash: Buffer }): Promise<AuthorizationCodeRecord>;
+  findByHash(hash: Buffer): Promise<AuthorizationCodeRecord | undefined>;
+  /** Guarded single use: false when the code was already redeemed (RFC 6749 §4.1.2). */
+  consume(id: number, sessionId: number, now: number): Promise<boolean>;
+  cleanup(before: number): Promise<number>;
+}
+
+export interface Consent {
+  userId: string;
+  clientId: string;
+  scope: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ConsentRepository {
+  lookup(userId: string, clientId: string): Promise<Consent | undefined>;
+  /** Records consent; the stored set becomes the union of the old and new scopes. */
+  grant(userId: string, clientId: string, scope: string[], now: number): Promise<Consent>;
+  revoke(userId: string, clientId: string): Promise<boolean>;
+  listByUser(userId: string): Promise<Consent[]>;
+}
+
+export interface BrowserSession {
+  id: number;
+  userId: string;
+  authenticatedAt: number;
+  amr: string[];
+  acr: string | null;
+  createdAt: number;
+  lastActiveAt: number;
+  expiresAt: number;
+  finishedAt: number | null;
+}
+
+export interface BrowserSessionRepository {
+  add(session: {
+    cookieHash: Buffer;
+    userId: string;
+    authenticatedAt: number;
+    amr: string[];
+    acr: string | null;
+    now: number;
+    expiresAt: number;
+  }): Promise<BrowserSession>;
+  findByCookieHash(hash: Buffer): Promise<BrowserSession | undefined>;
+  lookup(id: number): Promise<BrowserSession | undefined>;
+  /** Re-authentication in the same browser session (prompt=login, max_age). */
+  reauthenticate(id: number, authenticatedAt: number, amr: string[]): Promise<void>;
+  touch(id: number, now: number): Promise<void>;
+  finish(id: number, now: number): Promise<boolean>;
+}
+
+export interface ClientAssertionJtiRepository {
+  /** Records a private_key_jwt `jti`; false when it was seen before (replay, RFC 7523 §3 item 7). */
+  addIfAbsent(clientId: string, jti: string, expiresAt: number): Promise<boolean>;
+  cleanup(now: number): Promise<number>;
+}
+
+export interface InitialAccessToken {
+  id: number;
+  description: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+  maxUses: number | null;
+  uses: number;
+  revokedAt: number | null;
+}
+
+export interface InitialAccessTokenRepository {
+  add(token: { hash: Buffer; description: string | null; createdAt: number; expiresAt: number | null; maxUses: number | null }): Promise<InitialAccessToken>;
+  /** Guarded use: increments `uses` only when the token is valid and below max_uses; false otherwise. */
+  use(hash: Buffer, now: number): Promise<boolean>;
+  list(): Promise<InitialAccessToken[]>;
+  revoke(id: number, now: number): Promise<boolean>;
+}
+
+/** Every repository. Later issues add theirs (outbox, uia sessions, device codes). */
 export interface Repositories {
   users: UserRepository;
   clients: ClientRepository;
   signingKeys: SigningKeyRepository;
   audit: AuditRepository;
   settings: SettingsRepository;
+  sessions: SessionRepository;
+  accessTokens: AccessTokenRepository;
+  refreshTokens: RefreshTokenRepository;
+  authorizationCodes: AuthorizationCodeRepository;
+  consents: ConsentRepository;
+  browserSessions: BrowserSessionRepository;
+  clientAssertionJtis: ClientAssertionJtiRepository;
+  initialAccessTokens: InitialAccessTokenRepository;
 }
 
 /** Storage: the repositories, plus a way to run several of them in one transaction. */

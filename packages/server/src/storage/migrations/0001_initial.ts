@@ -126,6 +126,8 @@ export function initialSchema(dialect: Dialect): Migration {
         .addColumn('expires_at', t.bigint, notNull)
         .addColumn('revoked_at', t.bigint)
         .execute();
+      // Session ids grow over time, so this index appends at its right edge (cheap per token).
+      await db.schema.createIndex('access_tokens_session').on('access_tokens').column('session_id').execute();
 
       await db.schema
         .createTable('refresh_tokens')
