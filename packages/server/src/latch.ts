@@ -2,7 +2,9 @@
  * Composition root: builds storage, keys, services and the two listeners from a configuration.
  * Nothing else creates these pieces; tests boot the same composed server.
  */
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import type { LatchConfig } from './config/schema.ts';
 import { KeyStore } from './crypto/keys.ts';
 import { type Clock, systemClock } from './domain/clock.ts';
@@ -42,6 +44,8 @@ export interface Latch {
   clients: ClientService;
   publicApp: FastifyInstance;
   adminApp: FastifyInstance;
+  /** Shared Redis connection when `redis.url` is configured. */
+  redis?: Redis;
   /** Set when this start generated the admin token (print it once). */
   generatedAdminToken?: string;
   listen(): Promise<{ publicUrl: string; adminUrl: string }>;
@@ -74,8 +78,14 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     const logger = options.logger === false ? false : pinoOptions(config.log.level);
     const serverOptions = { logger, logRequests: config.log.requests, trustProxy: config.public.trustProxy };
 
+    // Shared rate limits across processes when Redis is configured; in memory otherwise.
+    const redis = config.redis.url ? new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false }) : undefined;
+    redis?.on('error', () => {});
+
     const publicApp = createServer({ ...serverOptions, realm: config.issuer });
     instrument(publicApp, metrics, 'public');
+    // Routes opt in with `config: { rateLimit: {...} }` (the token endpoint, the login form).
+    await publicApp.register(rateLimit, { global: false, ...(redis ? { redis, nameSpace: 'latch-rl:', skipOnError: true } : {}) });
     const discovery = new DiscoveryRegistry();
     wellKnownRoutes(publicApp, { issuer: config.issuer, discovery, keys });
     healthRoutes(publicApp, { ping: () => storage.ping() });
@@ -100,6 +110,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       clients,
       publicApp,
       adminApp,
+      ...(redis ? { redis } : {}),
       ...(admin.generated ? { generatedAdminToken: admin.generated } : {}),
       async listen() {
         const publicUrl = await publicApp.listen({ host: config.public.host, port: config.public.port });
@@ -111,6 +122,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
         closed = true;
         // Stop accepting, let in-flight requests finish, then close the database.
         await Promise.all([publicApp.close(), adminApp.close()]);
+        redis?.disconnect();
         await storage.close();
       },
     };

@@ -18,6 +18,8 @@ export interface DatabaseHandle {
   sqlite?: BetterSqlite3.Database;
   /** The raw PostgreSQL pool, for prepared statements on hot paths and pool metrics. */
   pool?: pg.Pool;
+  /** PostgreSQL schema in use (search_path), when not the default. */
+  pgSchema?: string;
   close(): Promise<void>;
 }
 
@@ -70,6 +72,7 @@ export function openDatabase(options: OpenOptions): DatabaseHandle {
     dialect: 'postgres',
     db,
     pool,
+    ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
     async close() {
       await db.destroy();
     },
@@ -80,14 +83,16 @@ export interface MigrationReport {
   applied: string[];
 }
 
+// Kysely looks for its bookkeeping tables across all schemas unless told which one to use.
+const migrator = (handle: DatabaseHandle) =>
+  new Migrator({ db: handle.db, provider: migrationProvider(handle.dialect), ...(handle.pgSchema ? { migrationTableSchema: handle.pgSchema } : {}) });
+
 export async function migrateToLatest(handle: DatabaseHandle): Promise<MigrationReport> {
-  const migrator = new Migrator({ db: handle.db, provider: migrationProvider(handle.dialect) });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = await migrator(handle).migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
 }
 
 export async function pendingMigrations(handle: DatabaseHandle): Promise<string[]> {
-  const migrator = new Migrator({ db: handle.db, provider: migrationProvider(handle.dialect) });
-  return (await migrator.getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
+  return (await migrator(handle).getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
 }
