@@ -1,11 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Dialect } from './dialect.ts';
 import { migrationProvider } from './migrations/index.ts';
 import type { Database } from './schema.ts';
+import { SharedSqliteDialect } from './sqlite/driver.ts';
+import { SqliteExecutor } from './sqlite/executor.ts';
 
 // PostgreSQL returns int8 as text by default; our bigints are millisecond times and row ids,
 // which fit in a double (2^53), so read them as numbers.
@@ -16,6 +18,8 @@ export interface DatabaseHandle {
   db: Kysely<Database>;
   /** The raw SQLite connection, for prepared statements on hot paths (dialect-specific code only). */
   sqlite?: BetterSqlite3.Database;
+  /** Serializes all use of the SQLite connection and group-commits transactions. */
+  executor?: SqliteExecutor;
   /** The raw PostgreSQL pool, for prepared statements on hot paths and pool metrics. */
   pool?: pg.Pool;
   /** PostgreSQL schema in use (search_path), when not the default. */
@@ -49,11 +53,13 @@ export function openDatabase(options: OpenOptions): DatabaseHandle {
     // Checkpoint off the request path: a bigger auto-checkpoint threshold means fewer, larger checkpoints.
     sqlite.pragma('wal_autocheckpoint = 4000');
     sqlite.defaultSafeIntegers(false);
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const executor = new SqliteExecutor(sqlite);
+    const db = new Kysely<Database>({ dialect: new SharedSqliteDialect(executor) });
     return {
       dialect: 'sqlite',
       db,
       sqlite,
+      executor,
       async close() {
         await db.destroy();
       },
