@@ -6,6 +6,7 @@ import { authorizationCodeRepository } from './kysely/authorization-codes.ts';
 import { browserSessionRepository } from './kysely/browser-sessions.ts';
 import { clientRepository } from './kysely/clients.ts';
 import { consentRepository } from './kysely/consents.ts';
+import { outboxRepository } from './kysely/outbox.ts';
 import { clientAssertionJtiRepository, initialAccessTokenRepository } from './kysely/registration.ts';
 import { sessionRepository } from './kysely/sessions.ts';
 import { settingsRepository } from './kysely/settings.ts';
@@ -30,6 +31,7 @@ export function repositories(db: Kysely<Database>): Repositories {
     browserSessions: browserSessionRepository(db),
     clientAssertionJtis: clientAssertionJtiRepository(db),
     initialAccessTokens: initialAccessTokenRepository(db),
+    outbox: outboxRepository(db),
   };
 }
 

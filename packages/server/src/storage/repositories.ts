@@ -341,6 +341,61 @@ export interface InitialAccessTokenRepository {
   revoke(id: number, now: number): Promise<boolean>;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Events out (DESIGN.md §4): one outbox, written in the same transaction as the state change.
+
+export type OutboxStatus = 'pending' | 'delivered' | 'dead';
+
+export interface OutboxEvent {
+  id: number;
+  /** What the payload is, e.g. `oidc.backchannel_logout`; the dispatcher renders it by kind. */
+  kind: string;
+  /** Where it goes (an absolute URL). */
+  target: string;
+  /** Kind-specific JSON document (never a secret: tokens are signed at delivery time). */
+  payload: Record<string, unknown>;
+  /** Unique when set: enqueueing the same key twice keeps the first event. */
+  dedupeKey: string | null;
+  attempts: number;
+  createdAt: number;
+  nextAttemptAt: number;
+  lockedUntil: number | null;
+  lockedBy: string | null;
+  deliveredAt: number | null;
+  deadAt: number | null;
+  lastError: string | null;
+}
+
+export interface NewOutboxEvent {
+  kind: string;
+  target: string;
+  payload: Record<string, unknown>;
+  dedupeKey?: string | null;
+  now: number;
+}
+
+export interface OutboxRepository {
+  /** Enqueues in the caller's transaction; returns undefined when `dedupeKey` already exists. */
+  enqueue(event: NewOutboxEvent): Promise<OutboxEvent | undefined>;
+  lookup(id: number): Promise<OutboxEvent | undefined>;
+  /**
+   * Leases up to `limit` due events to `worker` until `leaseUntil` and counts the attempt. Each due
+   * event goes to exactly one caller (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: guarded update).
+   */
+  claimDue(options: { worker: string; now: number; leaseUntil: number; limit: number }): Promise<OutboxEvent[]>;
+  /** Guarded by the lease holder; false when the lease was lost. */
+  markDelivered(id: number, worker: string, now: number): Promise<boolean>;
+  /** Records a failed attempt: schedules the next one, or dead-letters when `deadAt` is set. */
+  markFailed(id: number, worker: string, failure: { error: string; nextAttemptAt: number; deadAt: number | null }): Promise<boolean>;
+  /** Drops this worker's leases on undelivered events (graceful stop), so another process takes them at once. */
+  releaseLeases(worker: string): Promise<number>;
+  /** Puts a dead event back in the queue with a fresh attempt budget; false unless it was dead. */
+  retry(id: number, now: number): Promise<boolean>;
+  list(options: ListOptions & { status?: OutboxStatus | undefined; kind?: string | undefined }): Promise<Page<OutboxEvent>>;
+  /** Deletes events delivered before `before`. */
+  cleanup(before: number): Promise<number>;
+}
+
 /** Every repository. Later issues add theirs (outbox, uia sessions, device codes). */
 export interface Repositories {
   users: UserRepository;
@@ -356,6 +411,7 @@ export interface Repositories {
   browserSessions: BrowserSessionRepository;
   clientAssertionJtis: ClientAssertionJtiRepository;
   initialAccessTokens: InitialAccessTokenRepository;
+  outbox: OutboxRepository;
 }
 
 /** Storage: the repositories, plus a way to run several of them in one transaction. */
