@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, PostgresAdapter, type Selectable, type SqlBool, sql } from 'kysely';
 import type { Client } from '../../domain/client.ts';
 import type { ClientRepository, NewClient } from '../repositories.ts';
 import type { ClientsTable, Database } from '../schema.ts';
@@ -13,6 +13,7 @@ export const toClient = (r: Selectable<ClientsTable>): Client => ({
   skipConsent: r.skip_consent === 1,
   introspectAnyToken: r.introspect_any === 1,
   accessTokenTtl: r.access_token_ttl,
+  refreshTokenPolicy: (r.refresh_token_policy ?? 'always') as Client['refreshTokenPolicy'],
   registrationAccessTokenHash: toBuffer(r.registration_access_token_hash),
   source: r.source as Client['source'],
   createdAt: r.created_at,
@@ -20,6 +21,13 @@ export const toClient = (r: Selectable<ClientsTable>): Client => ({
 });
 
 export function clientRepository(db: Kysely<Database>): ClientRepository {
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  // Grant types live in the metadata JSON: look inside the grant_types array (a LIKE over the whole
+  // document would also match a client_name or scope that happens to equal a grant type).
+  const hasGrantType = (grantType: string) =>
+    postgres
+      ? sql<SqlBool>`(metadata::jsonb -> 'grant_types') @> ${JSON.stringify([grantType])}::jsonb`
+      : sql<SqlBool>`exists (select 1 from json_each(metadata, '$.grant_types') where value = ${grantType})`;
   return {
     async add(c: NewClient) {
       const row: Selectable<ClientsTable> = {
@@ -31,6 +39,7 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
         skip_consent: c.skipConsent ? 1 : 0,
         introspect_any: c.introspectAnyToken ? 1 : 0,
         access_token_ttl: c.accessTokenTtl,
+        refresh_token_policy: c.refreshTokenPolicy ?? null,
         registration_access_token_hash: c.registrationAccessTokenHash,
         source: c.source,
         created_at: c.now,
@@ -49,8 +58,7 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
       let q = db.selectFrom('clients').selectAll();
       if (c) q = q.where(after('client_id', c));
       if (source) q = q.where('source', '=', source);
-      // grant types live in the metadata JSON; the quoted name cannot be a substring of another one.
-      if (grantType) q = q.where('metadata', 'like', `%"${grantType.replace(/[%_"\\]/g, '')}"%`);
+      if (grantType) q = q.where(hasGrantType(grantType));
       const rows = await q
         .orderBy('created_at')
         .orderBy('client_id')
@@ -72,6 +80,7 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
       if (ch.skipConsent !== undefined) set.skip_consent = ch.skipConsent ? 1 : 0;
       if (ch.introspectAnyToken !== undefined) set.introspect_any = ch.introspectAnyToken ? 1 : 0;
       if (ch.accessTokenTtl !== undefined) set.access_token_ttl = ch.accessTokenTtl;
+      if (ch.refreshTokenPolicy !== undefined) set.refresh_token_policy = ch.refreshTokenPolicy;
       if (ch.registrationAccessTokenHash !== undefined) set.registration_access_token_hash = ch.registrationAccessTokenHash;
       const res = await db.updateTable('clients').set(set).where('client_id', '=', clientId).executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) return undefined;

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, type SqlBool, sql } from 'kysely';
 import { normalizeUsername, type User } from '../../domain/user.ts';
 import type { NewUser, UserRepository } from '../repositories.ts';
 import type { Database, UsersTable } from '../schema.ts';
@@ -48,7 +48,11 @@ export function userRepository(db: Kysely<Database>): UserRepository {
       const c = requireCursor(cursor);
       let q = db.selectFrom('users').selectAll();
       if (c) q = q.where(after('id', c));
-      if (query) q = q.where('username_normalized', 'like', `%${normalizeUsername(query).replace(/[%_\\]/g, '')}%`);
+      if (query) {
+        // Usernames may contain `_`: escape LIKE wildcards so the query matches literally (SQLite needs the ESCAPE clause).
+        const pattern = `%${normalizeUsername(query).replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
+        q = q.where(sql<SqlBool>`username_normalized like ${pattern} escape '\\'`);
+      }
       if (active === true) q = q.where('deactivated_at', 'is', null);
       if (active === false) q = q.where('deactivated_at', 'is not', null);
       const rows = await q
