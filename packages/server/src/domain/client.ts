@@ -47,6 +47,8 @@ export interface Client {
   introspectAnyToken: boolean;
   /** Per-client access token lifetime in seconds; null means the configured default. */
   accessTokenTtl: number | null;
+  /** When refresh tokens are issued (only to clients with the refresh_token grant type). */
+  refreshTokenPolicy: RefreshTokenPolicy;
   registrationAccessTokenHash: Buffer | null;
   source: 'admin' | 'cli' | 'dynamic';
   createdAt: number;
@@ -56,11 +58,19 @@ export interface Client {
 export const isPublicClient = (client: Pick<Client, 'metadata'>) => client.metadata.token_endpoint_auth_method === 'none';
 export const needsSecret = (method: AuthMethod) => method === 'client_secret_basic' || method === 'client_secret_post';
 
+/**
+ * Refresh token policy (Latch extension): `always` issues one with every user grant, `offline_access`
+ * only when that scope was granted (OIDC Core §11), `never` issues none. Needs the refresh_token grant type.
+ */
+export const REFRESH_TOKEN_POLICIES = ['always', 'offline_access', 'never'] as const;
+export type RefreshTokenPolicy = (typeof REFRESH_TOKEN_POLICIES)[number];
+
 /** Latch extension fields accepted by the admin API next to the RFC 7591 metadata. */
 export interface ClientPolicy {
   skip_consent?: boolean;
   introspect_any_token?: boolean;
   access_token_ttl?: number | null;
+  refresh_token_policy?: RefreshTokenPolicy;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);

@@ -1,11 +1,19 @@
 import { mintToken, randomId } from '../crypto/random.ts';
-import { type Client, type ClientMetadata, type ClientPolicy, needsSecret, validateClientMetadata } from '../domain/client.ts';
+import {
+  type Client,
+  type ClientMetadata,
+  type ClientPolicy,
+  needsSecret,
+  REFRESH_TOKEN_POLICIES,
+  type RefreshTokenPolicy,
+  validateClientMetadata,
+} from '../domain/client.ts';
 import type { Clock } from '../domain/clock.ts';
 import { OAuthError } from '../domain/errors.ts';
-import type { ListOptions, Page, Storage } from '../storage/repositories.ts';
+import type { ListOptions, Page, Repositories, Storage } from '../storage/repositories.ts';
 import { type Actor, audit } from './audit.ts';
 
-export const POLICY_FIELDS = ['skip_consent', 'introspect_any_token', 'access_token_ttl'] as const;
+export const POLICY_FIELDS = ['skip_consent', 'introspect_any_token', 'access_token_ttl', 'refresh_token_policy'] as const;
 
 export interface CreatedClient {
   client: Client;
@@ -28,6 +36,13 @@ function readPolicy(input: Record<string, unknown>): ClientPolicy {
     });
   }
   if (ttl !== undefined) policy.access_token_ttl = ttl as number | null;
+  const refresh = input.refresh_token_policy;
+  if (refresh !== undefined && !(REFRESH_TOKEN_POLICIES as readonly unknown[]).includes(refresh)) {
+    throw new OAuthError('invalid_client_metadata', `refresh_token_policy: must be one of ${REFRESH_TOKEN_POLICIES.join(', ')}`, {
+      extra: { field: 'refresh_token_policy' },
+    });
+  }
+  if (refresh !== undefined) policy.refresh_token_policy = refresh as RefreshTokenPolicy;
   return policy;
 }
 
@@ -38,10 +53,24 @@ function withoutPolicy(input: Record<string, unknown>): Record<string, unknown> 
 }
 
 export class ClientService {
+  private readonly changeListeners: ((clientId: string) => void)[] = [];
+
   constructor(
     private readonly storage: Storage,
     private readonly clock: Clock,
   ) {}
+
+  /** Called after a client is updated, deleted or gets a new secret (e.g. to drop cached credentials). */
+  onChange(listener: (clientId: string) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  /** A transaction that changes one client; listeners hear of it once it has settled. */
+  private changing<T>(clientId: string, work: (repos: Repositories) => Promise<T>): Promise<T> {
+    return this.storage.transaction(work).finally(() => {
+      for (const listener of this.changeListeners) listener(clientId);
+    });
+  }
 
   /**
    * Registers a client. Admin callers may set Latch policy fields; dynamic registration may not,
@@ -63,6 +92,7 @@ export class ClientService {
         skipConsent: policy.skip_consent ?? false,
         introspectAnyToken: policy.introspect_any_token ?? false,
         accessTokenTtl: policy.access_token_ttl ?? null,
+        refreshTokenPolicy: policy.refresh_token_policy ?? 'always',
         registrationAccessTokenHash: registration?.hash ?? null,
         source: options.source,
         now,
@@ -106,7 +136,7 @@ export class ClientService {
     delete body.client_id;
     delete body.client_secret;
     const now = this.clock();
-    return this.storage.transaction(async (repos) => {
+    return this.changing(clientId, async (repos) => {
       const existing = await repos.clients.lookup(clientId);
       if (!existing) return undefined;
       const policy = options.admin ? readPolicy(body) : {};
@@ -131,6 +161,7 @@ export class ClientService {
           ...(policy.skip_consent !== undefined ? { skipConsent: policy.skip_consent } : {}),
           ...(policy.introspect_any_token !== undefined ? { introspectAnyToken: policy.introspect_any_token } : {}),
           ...(policy.access_token_ttl !== undefined ? { accessTokenTtl: policy.access_token_ttl } : {}),
+          ...(policy.refresh_token_policy !== undefined ? { refreshTokenPolicy: policy.refresh_token_policy } : {}),
         },
         now,
       );
@@ -142,7 +173,7 @@ export class ClientService {
 
   async remove(clientId: string, actor: Actor): Promise<boolean> {
     const now = this.clock();
-    return this.storage.transaction(async (repos) => {
+    return this.changing(clientId, async (repos) => {
       const removed = await repos.clients.remove(clientId);
       if (removed) await audit(repos.audit, actor, 'client.delete', { type: 'client', id: clientId }, now);
       return removed;
@@ -152,7 +183,7 @@ export class ClientService {
   /** Issues a new secret; the old one stops working at once. */
   async rotateSecret(clientId: string, actor: Actor): Promise<CreatedClient | undefined> {
     const now = this.clock();
-    return this.storage.transaction(async (repos) => {
+    return this.changing(clientId, async (repos) => {
       const existing = await repos.clients.lookup(clientId);
       if (!existing) return undefined;
       if (!needsSecret(existing.metadata.token_endpoint_auth_method)) {
@@ -189,6 +220,7 @@ export function clientView(client: Client, extra: { clientSecret?: string; regis
     skip_consent: client.skipConsent,
     introspect_any_token: client.introspectAnyToken,
     access_token_ttl: client.accessTokenTtl,
+    refresh_token_policy: client.refreshTokenPolicy,
     source: client.source,
   };
 }

@@ -3,7 +3,7 @@
  * `undefined` for "not found" and never throw for it. Verbs: lookup, findBy…, add, update,
  * consume, revoke, finish, cleanup. Everything is camelCase; wire names stay at the HTTP edge.
  */
-import type { Client, ClientMetadata } from '../domain/client.ts';
+import type { Client, ClientMetadata, RefreshTokenPolicy } from '../domain/client.ts';
 import type { User } from '../domain/user.ts';
 
 export interface Page<T> {
@@ -52,6 +52,8 @@ export interface NewClient {
   skipConsent: boolean;
   introspectAnyToken: boolean;
   accessTokenTtl: number | null;
+  /** Defaults to 'always'. */
+  refreshTokenPolicy?: RefreshTokenPolicy;
   registrationAccessTokenHash: Buffer | null;
   source: Client['source'];
   now: number;
@@ -63,6 +65,7 @@ export interface ClientChanges {
   skipConsent?: boolean;
   introspectAnyToken?: boolean;
   accessTokenTtl?: number | null;
+  refreshTokenPolicy?: RefreshTokenPolicy;
   registrationAccessTokenHash?: Buffer | null;
 }
 
@@ -237,7 +240,14 @@ export interface RefreshTokenRepository {
   lookup(id: number): Promise<RefreshTokenRecord | undefined>;
   /** Guarded consume (`WHERE consumed_at IS NULL AND revoked_at IS NULL`, DESIGN.md §3): false when another request won. */
   consume(id: number, successorId: number, now: number): Promise<boolean>;
+  /**
+   * Lost-response retry (DESIGN.md §3): points a consumed token at a new successor, guarded by the
+   * successor it had (`WHERE successor_id = expected`); false when another request changed it first.
+   */
+  replaceSuccessor(id: number, expectedSuccessorId: number, successorId: number): Promise<boolean>;
   revoke(id: number, now: number): Promise<boolean>;
+  /** Revokes a token only while it is unused (`WHERE consumed_at IS NULL AND revoked_at IS NULL`); false otherwise. */
+  revokeUnused(id: number, now: number): Promise<boolean>;
   revokeBySession(sessionId: number, now: number): Promise<number>;
   cleanup(before: number): Promise<number>;
 }

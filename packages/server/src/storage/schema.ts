@@ -29,6 +29,8 @@ export interface ClientsTable {
   skip_consent: number;
   introspect_any: number;
   access_token_ttl: number | null;
+  /** 'always' | 'offline_access' | 'never'; null means 'always'. */
+  refresh_token_policy: string | null;
   registration_access_token_hash: Buffer | null;
   source: string;
   created_at: number;

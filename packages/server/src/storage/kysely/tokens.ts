@@ -130,6 +130,26 @@ export function refreshTokenRepository(db: Kysely<Database>): RefreshTokenReposi
         .executeTakeFirst();
       return affected(res) === 1;
     },
+    async replaceSuccessor(id, expectedSuccessorId, successorId) {
+      const res = await db
+        .updateTable('refresh_tokens')
+        .set({ successor_id: successorId })
+        .where('id', '=', id)
+        .where('successor_id', '=', expectedSuccessorId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return affected(res) === 1;
+    },
+    async revokeUnused(id, now) {
+      const res = await db
+        .updateTable('refresh_tokens')
+        .set({ revoked_at: now })
+        .where('id', '=', id)
+        .where('consumed_at', 'is', null)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return affected(res) === 1;
+    },
     async revoke(id, now) {
       return (
         affected(await db.updateTable('refresh_tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst()) === 1

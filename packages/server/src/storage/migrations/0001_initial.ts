@@ -32,6 +32,7 @@ export function initialSchema(dialect: Dialect): Migration {
         .addColumn('skip_consent', t.int, (c) => c.notNull().defaultTo(0))
         .addColumn('introspect_any', t.int, (c) => c.notNull().defaultTo(0))
         .addColumn('access_token_ttl', t.int)
+        .addColumn('refresh_token_policy', t.text)
         .addColumn('registration_access_token_hash', t.blob)
         .addColumn('source', t.text, notNull)
         .addColumn('created_at', t.bigint, notNull)
