@@ -11,14 +11,17 @@ import { type Clock, systemClock } from './domain/clock.ts';
 import { adminAuditRoutes } from './http/admin/audit.ts';
 import { adminAuth } from './http/admin/auth.ts';
 import { adminClientRoutes } from './http/admin/clients.ts';
+import { adminInitialAccessTokenRoutes } from './http/admin/initial-access-tokens.ts';
 import { adminUserRoutes } from './http/admin/users.ts';
 import { DiscoveryRegistry } from './http/discovery-registry.ts';
 import { healthRoutes } from './http/health.ts';
 import { createMetrics, instrument, type Metrics } from './http/metrics.ts';
+import { registrationRoutes } from './http/public/register.ts';
 import { wellKnownRoutes } from './http/public/well-known.ts';
 import { createServer, pinoOptions } from './http/server.ts';
 import { AdminTokenVerifier } from './services/admin-token.ts';
 import { ClientService } from './services/clients.ts';
+import { RegistrationService } from './services/registration.ts';
 import { UserService } from './services/users.ts';
 import { type DatabaseHandle, migrateToLatest, openDatabase } from './storage/db.ts';
 import { createStorage } from './storage/index.ts';
@@ -88,6 +91,8 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     await publicApp.register(rateLimit, { global: false, ...(redis ? { redis, nameSpace: 'latch-rl:', skipOnError: true } : {}) });
     const discovery = new DiscoveryRegistry();
     wellKnownRoutes(publicApp, { issuer: config.issuer, discovery, keys });
+    const registration = new RegistrationService({ storage, clients, clock, policy: config.registration.policy });
+    registrationRoutes(publicApp, { registration, issuer: config.issuer, discovery });
     healthRoutes(publicApp, { ping: () => storage.ping() });
 
     const adminApp = createServer({ ...serverOptions, trustProxy: false });
@@ -97,6 +102,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     adminApp.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
     adminUserRoutes(adminApp, { users });
     adminClientRoutes(adminApp, { clients });
+    adminInitialAccessTokenRoutes(adminApp, { registration, clock });
     adminAuditRoutes(adminApp, { audit: storage.audit });
 
     let closed = false;

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { adminCommands } from './admin-commands.ts';
 import { reportError } from './context.ts';
+import { registrationCommands } from './registration-commands.ts';
 import { serveCommand } from './serve.ts';
 
 const program = new Command('latch')
@@ -11,5 +12,6 @@ const program = new Command('latch')
 
 serveCommand(program);
 adminCommands(program);
+registrationCommands(program);
 
 program.parseAsync(process.argv).catch(reportError);
