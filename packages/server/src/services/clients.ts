@@ -78,7 +78,8 @@ export class ClientService {
    */
   async create(input: unknown, actor: Actor, options: { source: Client['source']; withRegistrationToken?: boolean }): Promise<CreatedClient> {
     const admin = options.source !== 'dynamic';
-    const raw = (typeof input === 'object' && input !== null && !Array.isArray(input) ? input : {}) as Record<string, unknown>;
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new OAuthError('invalid_client_metadata', 'The body must be a JSON object.');
+    const raw = input as Record<string, unknown>;
     const policy = admin ? readPolicy(raw) : {};
     const metadata = validateClientMetadata(admin ? withoutPolicy(raw) : input, { strict: admin });
     const secret = needsSecret(metadata.token_endpoint_auth_method) ? mintToken('cs') : undefined;

@@ -97,8 +97,10 @@ export class UserService {
       if (input.active === false && existing.deactivatedAt === null) changes.deactivatedAt = now;
       if (input.active === true) changes.deactivatedAt = null;
       const user = await repos.users.update(id, changes, now);
-      const fields = Object.keys(input).filter((k) => k !== 'password');
-      if (input.password !== undefined) fields.push('password');
+      // Name the fields that changed (never their values: one of them may be the password).
+      const fields = Object.entries(input)
+        .filter(([, v]) => v !== undefined)
+        .map(([k]) => k);
       await audit(repos.audit, actor, 'user.update', { type: 'user', id }, now, { fields });
       return user;
     });
