@@ -20,7 +20,8 @@ export function parseDuration(value: string): number {
 
 function parseUses(value: string): number {
   const n = /^\d{1,7}$/.test(value.trim()) ? Number(value) : Number.NaN;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_IAT_USES) throw new OAuthError('invalid_request', `--max-uses: "${value}" is not a whole number from 1 to ${MAX_IAT_USES}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_IAT_USES)
+    throw new OAuthError('invalid_request', `--max-uses: "${value}" is not a whole number from 1 to ${MAX_IAT_USES}`);
   return n;
 }
 

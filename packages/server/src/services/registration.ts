@@ -11,7 +11,7 @@
  * - Under the `open` policy an Authorization header is ignored, so no use of an initial access token is counted.
  */
 import { hashSecret, mintToken, secretMatches } from '../crypto/random.ts';
-import { type Client, validateClientMetadata } from '../domain/client.ts';
+import type { Client } from '../domain/client.ts';
 import type { Clock } from '../domain/clock.ts';
 import { OAuthError } from '../domain/errors.ts';
 import { checkToken } from '../domain/token-format.ts';
@@ -242,7 +242,5 @@ export class RegistrationService {
   }
 }
 
-const invalidInitialAccessToken = () =>
-  new OAuthError('invalid_token', 'The initial access token is invalid, expired, revoked or used up.');
-const invalidRegistrationToken = () =>
-  new OAuthError('invalid_token', 'The registration access token is invalid, or the client does not exist.');
+const invalidInitialAccessToken = () => new OAuthError('invalid_token', 'The initial access token is invalid, expired, revoked or used up.');
+const invalidRegistrationToken = () => new OAuthError('invalid_token', 'The registration access token is invalid, or the client does not exist.');

@@ -78,7 +78,9 @@ export function registrationRoutes(app: FastifyInstance, deps: { registration: R
   app.post(REGISTRATION_PATH, async (request, reply) => {
     const token = bearerToken(request);
     const created = await challengeOnInvalidToken(reply, issuer, token !== undefined, () => registration.register(jsonBody(request), token, request.ip));
-    return noStore(reply).code(201).send(clientInformation(issuer, created.client, created));
+    return noStore(reply)
+      .code(201)
+      .send(clientInformation(issuer, created.client, created));
   });
 
   type Managed = { Params: { client_id: string } };
