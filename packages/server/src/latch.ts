@@ -16,11 +16,17 @@ import { adminUserRoutes } from './http/admin/users.ts';
 import { DiscoveryRegistry } from './http/discovery-registry.ts';
 import { healthRoutes } from './http/health.ts';
 import { createMetrics, instrument, type Metrics } from './http/metrics.ts';
+import { AUTHORIZATION_PATH, authorizeRoutes } from './http/public/authorize.ts';
 import { registrationRoutes } from './http/public/register.ts';
 import { wellKnownRoutes } from './http/public/well-known.ts';
+import { cookieNames } from './http/html-reply.ts';
 import { createServer, pinoOptions } from './http/server.ts';
 import { AdminTokenVerifier } from './services/admin-token.ts';
+import { AuthorizeService } from './services/authorize.ts';
+import { BrowserSessionService } from './services/browser-sessions.ts';
 import { ClientService } from './services/clients.ts';
+import { InteractionSealer } from './services/interaction.ts';
+import { MemoryLoginThrottle, RedisLoginThrottle } from './services/login-throttle.ts';
 import { RegistrationService } from './services/registration.ts';
 import { UserService } from './services/users.ts';
 import { type DatabaseHandle, migrateToLatest, openDatabase } from './storage/db.ts';
@@ -93,6 +99,39 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     wellKnownRoutes(publicApp, { issuer: config.issuer, discovery, keys });
     const registration = new RegistrationService({ storage, clients, clock, policy: config.registration.policy });
     registrationRoutes(publicApp, { registration, issuer: config.issuer, discovery });
+
+    // Front channel: authorization endpoint, login and consent pages, SSO browser session (issue 3/4).
+    const loginLimits = { perIp: config.rateLimit.loginPerIp, perUsername: config.rateLimit.loginPerUsername, window: config.rateLimit.loginWindow };
+    const loginThrottle = redis
+      ? new RedisLoginThrottle(redis, loginLimits, clock, 'latch-login:', (err) => publicApp.log.warn({ err: (err as Error).message }, 'login throttle: Redis unavailable'))
+      : new MemoryLoginThrottle(loginLimits, clock);
+    const interactions = await InteractionSealer.init({ settings: storage.settings, clock });
+    const browserSessions = new BrowserSessionService(storage, clock, config.sessions.browserSessionTtl);
+    const authorize = new AuthorizeService({
+      repos: storage,
+      browserSessions,
+      interactions,
+      throttle: loginThrottle,
+      keys,
+      clock,
+      issuer: config.issuer,
+      authorizationCodeTtl: config.tokens.authorizationCodeTtl,
+      scopeDescriptions: config.scopes.descriptions,
+    });
+    authorizeRoutes(publicApp, { authorize, interactions, cookies: cookieNames(config.issuer) });
+    discovery.add({
+      authorization_endpoint: `${config.issuer}${AUTHORIZATION_PATH}`,
+      response_types_supported: ['code'],
+      response_modes_supported: ['query', 'fragment', 'form_post'],
+      // RFC 9207 §3
+      authorization_response_iss_parameter_supported: true,
+      code_challenge_methods_supported: ['S256'],
+      prompt_values_supported: ['none', 'login', 'consent'],
+      scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+      // OIDC Discovery §3: request_uri_parameter_supported defaults to true, so say that it is not.
+      request_parameter_supported: false,
+      request_uri_parameter_supported: false,
+    });
     healthRoutes(publicApp, { ping: () => storage.ping() });
 
     const adminApp = createServer({ ...serverOptions, trustProxy: false });
