@@ -76,8 +76,16 @@ export function createServer(options: ServerOptions): FastifyInstance {
   app.setNotFoundHandler((_request, reply) => {
     reply.code(404).header('Cache-Control', 'no-store').send({ error: 'not_found', error_description: 'No such endpoint.' });
   });
+  // Graceful shutdown: once close() has begun, answer in-flight requests with `Connection: close`
+  // so their keep-alive sockets end with the response instead of holding the close for the idle timeout.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('X-Content-Type-Options', 'nosniff');
+    if (closing) reply.header('Connection', 'close');
     done(null, payload);
   });
   return app;
