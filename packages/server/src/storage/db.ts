@@ -73,6 +73,10 @@ export function openDatabase(options: OpenOptions): DatabaseHandle {
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // pg-pool listens for errors only on idle clients: a checked-out client whose connection dies
+  // between two queries of a transaction (database restart, pg_terminate_backend) would emit an
+  // unhandled 'error' and crash the process. Its queries fail anyway and the pool drops it on release.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     dialect: 'postgres',
