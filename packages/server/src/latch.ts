@@ -8,6 +8,10 @@ import { Redis } from 'ioredis';
 import type { LatchConfig } from './config/schema.ts';
 import { KeyStore } from './crypto/keys.ts';
 import { type Clock, systemClock } from './domain/clock.ts';
+import { authorizationCodeGrant } from './grants/authorization-code.ts';
+import { clientCredentialsGrant } from './grants/client-credentials.ts';
+import { refreshTokenGrant } from './grants/refresh-token.ts';
+import { GrantRegistry } from './grants/registry.ts';
 import { adminAuditRoutes } from './http/admin/audit.ts';
 import { adminAuth } from './http/admin/auth.ts';
 import { adminClientRoutes } from './http/admin/clients.ts';
@@ -17,17 +21,24 @@ import { DiscoveryRegistry } from './http/discovery-registry.ts';
 import { healthRoutes } from './http/health.ts';
 import { createMetrics, instrument, type Metrics } from './http/metrics.ts';
 import { AUTHORIZATION_PATH, authorizeRoutes } from './http/public/authorize.ts';
+import { INTROSPECTION_PATH, introspectionRoutes } from './http/public/introspect.ts';
 import { registrationRoutes } from './http/public/register.ts';
+import { REVOCATION_PATH, revocationRoutes } from './http/public/revoke.ts';
+import { TOKEN_PATH, tokenRoutes } from './http/public/token.ts';
 import { wellKnownRoutes } from './http/public/well-known.ts';
 import { cookieNames } from './http/html-reply.ts';
 import { createServer, pinoOptions } from './http/server.ts';
 import { AdminTokenVerifier } from './services/admin-token.ts';
 import { AuthorizeService } from './services/authorize.ts';
 import { BrowserSessionService } from './services/browser-sessions.ts';
+import { ASSERTION_SIGNING_ALGS, ClientAuthenticator } from './services/client-auth.ts';
+import { ClientJwks } from './services/client-jwks.ts';
 import { ClientService } from './services/clients.ts';
 import { InteractionSealer } from './services/interaction.ts';
 import { MemoryLoginThrottle, RedisLoginThrottle } from './services/login-throttle.ts';
+import { createOutbound, type Outbound } from './services/outbound.ts';
 import { RegistrationService } from './services/registration.ts';
+import { noSessionEvents, SessionService } from './services/sessions.ts';
 import { UserService } from './services/users.ts';
 import { type DatabaseHandle, migrateToLatest, openDatabase } from './storage/db.ts';
 import { createStorage } from './storage/index.ts';
@@ -51,6 +62,10 @@ export interface Latch {
   metrics: Metrics;
   users: UserService;
   clients: ClientService;
+  /** Starts and ends sessions (devices); `end` revokes all their tokens and emits session events. */
+  sessions: SessionService;
+  /** SSRF-safe outgoing HTTP (jwks_uri; back-channel deliveries may share it). */
+  outbound: Outbound;
   publicApp: FastifyInstance;
   adminApp: FastifyInstance;
   /** Shared Redis connection when `redis.url` is configured. */
@@ -132,6 +147,59 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       request_parameter_supported: false,
       request_uri_parameter_supported: false,
     });
+
+    // Back channel: token, introspection and revocation endpoints (issue 3).
+    const outbound = createOutbound({ allowLoopback: config.outbound.allowLoopback, timeoutMs: config.outbound.timeoutMs });
+    const sessions = new SessionService(noSessionEvents);
+    const clientJwks = new ClientJwks(outbound, clock);
+    const clientAuth = new ClientAuthenticator({
+      clients: storage.clients,
+      assertionJtis: storage.clientAssertionJtis,
+      jwks: clientJwks,
+      issuer: config.issuer,
+      tokenEndpoint: `${config.issuer}${TOKEN_PATH}`,
+      clock,
+    });
+    // Verified credentials are cached for a few seconds; a change made in this process drops them at once.
+    clients.onChange((clientId) => {
+      clientAuth.invalidate(clientId);
+      clientJwks.invalidate(clientId);
+    });
+    const grants = new GrantRegistry().register(authorizationCodeGrant).register(refreshTokenGrant).register(clientCredentialsGrant);
+    const lifetimes = { accessTokenTtl: config.tokens.accessTokenTtl, refreshTokenTtl: config.tokens.refreshTokenTtl };
+    tokenRoutes(publicApp, {
+      issuer: config.issuer,
+      grants,
+      // idTokens: the OpenID Connect ID token minter plugs in here (grants/types.ts IdTokenMinter).
+      grantDeps: { storage, clock, lifetimes, sessions, idTokens: undefined },
+      clientAuth,
+      clock,
+      perClientPerMinute: config.rateLimit.tokenPerClient,
+    });
+    introspectionRoutes(publicApp, {
+      accessTokens: storage.accessTokens,
+      refreshTokens: storage.refreshTokens,
+      sessions: storage.sessions,
+      users: storage.users,
+      issuer: config.issuer,
+      clock,
+      clientAuth,
+    });
+    revocationRoutes(publicApp, { storage, sessions, clock, issuer: config.issuer, clientAuth });
+    const credentialMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+    discovery.add({
+      token_endpoint: `${config.issuer}${TOKEN_PATH}`,
+      grant_types_supported: grants.grantTypes(),
+      token_endpoint_auth_methods_supported: [...credentialMethods, 'none'],
+      token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_SIGNING_ALGS],
+      introspection_endpoint: `${config.issuer}${INTROSPECTION_PATH}`,
+      introspection_endpoint_auth_methods_supported: credentialMethods,
+      introspection_endpoint_auth_signing_alg_values_supported: [...ASSERTION_SIGNING_ALGS],
+      revocation_endpoint: `${config.issuer}${REVOCATION_PATH}`,
+      revocation_endpoint_auth_methods_supported: [...credentialMethods, 'none'],
+      revocation_endpoint_auth_signing_alg_values_supported: [...ASSERTION_SIGNING_ALGS],
+      code_challenge_methods_supported: ['S256'],
+    });
     healthRoutes(publicApp, { ping: () => storage.ping() });
 
     const adminApp = createServer({ ...serverOptions, trustProxy: false });
@@ -153,6 +221,8 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       metrics,
       users,
       clients,
+      sessions,
+      outbound,
       publicApp,
       adminApp,
       ...(redis ? { redis } : {}),
@@ -168,6 +238,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
         // Stop accepting, let in-flight requests finish, then close the database.
         await Promise.all([publicApp.close(), adminApp.close()]);
         redis?.disconnect();
+        await outbound.close();
         await storage.close();
       },
     };
