@@ -100,6 +100,7 @@ const KNOWN_FIELDS = new Set<string>([
   'backchannel_logout_session_required',
 ]);
 
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 const metadataError = (field: string, description: string) => new OAuthError('invalid_client_metadata', `${field}: ${description}`, { extra: { field } });
 const redirectError = (field: string, description: string) => new OAuthError('invalid_redirect_uri', `${field}: ${description}`, { extra: { field } });
 
@@ -161,14 +162,16 @@ export function validateClientMetadata(input: unknown, options: ValidateOptions)
       throw metadataError(key, 'unknown field');
     }
   }
+  // Control characters have no place in metadata (and PostgreSQL text cannot hold NUL).
+  const badString = (x: unknown) => typeof x !== 'string' || x.length > 2000 || CONTROL_CHARACTER.test(x);
   for (const field of STRING_FIELDS) {
     const v = raw[field];
-    if (v !== undefined && (typeof v !== 'string' || v.length > 2000)) throw metadataError(field, 'must be a string of at most 2000 characters');
+    if (v !== undefined && badString(v)) throw metadataError(field, 'must be a string of at most 2000 characters without control characters');
   }
   for (const field of ARRAY_FIELDS) {
     const v = raw[field];
-    if (v !== undefined && (!Array.isArray(v) || v.length > 100 || v.some((x) => typeof x !== 'string' || x.length > 2000))) {
-      throw metadataError(field, 'must be an array of at most 100 strings');
+    if (v !== undefined && (!Array.isArray(v) || v.length > 100 || v.some(badString))) {
+      throw metadataError(field, 'must be an array of at most 100 strings without control characters');
     }
   }
   const applicationType = (raw.application_type ?? 'web') as string;

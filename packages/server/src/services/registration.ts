@@ -156,6 +156,8 @@ export class RegistrationService {
    */
   async authenticate(clientId: string, token: string): Promise<Client> {
     if (checkToken(token) !== 'rat') throw invalidRegistrationToken();
+    // Client ids are printable ASCII; anything else (NUL, which PostgreSQL text cannot hold) is simply unknown.
+    if (!/^[\x21-\x7e]{1,100}$/.test(clientId)) throw invalidRegistrationToken();
     const client = await this.deps.storage.clients.lookup(clientId);
     // secretMatches compares SHA-256 hashes in constant time; a null hash never matches.
     if (!client || !secretMatches(token, client.registrationAccessTokenHash)) throw invalidRegistrationToken();

@@ -80,6 +80,17 @@ for (const backend of backends()) {
       assert.equal(res.body.error, 'invalid_token');
     });
 
+    test('odd client ids in the path are unknown clients (401) or a 4xx, never a 500', async () => {
+      const reg = await registered();
+      for (const id of ['%00', '%7F', 'a%20b', encodeURIComponent('é'), 'x'.repeat(150)]) {
+        const res = await call(`${t.issuer}/oauth2/register/${id}`, { headers: bearer(reg.registration_access_token) });
+        assert.equal(res.status, 401, id);
+        assert.equal(res.body.error, 'invalid_token');
+      }
+      const long = await call(`${t.issuer}/oauth2/register/${'x'.repeat(300)}`, { headers: bearer(reg.registration_access_token) });
+      assert.ok(long.status >= 400 && long.status < 500, String(long.status));
+    });
+
     test('a client registered through the admin API has no registration access token and cannot be managed here', async () => {
       const admin = await t.admin('POST', '/admin/v1/clients', { client_name: 'admin made', grant_types: ['client_credentials'] });
       assert.equal(admin.status, 201);

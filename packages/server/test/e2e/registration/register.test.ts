@@ -164,6 +164,13 @@ for (const backend of backends()) {
       ['a bad application_type', { application_type: 'desktop', redirect_uris: ['https://a.example/cb'] }, 'invalid_client_metadata', 'application_type'],
       ['a scope with a bad character', { scope: 'read "all"', grant_types: ['client_credentials'] }, 'invalid_client_metadata', 'scope'],
       ['client_name as a number', { client_name: 42, grant_types: ['client_credentials'] }, 'invalid_client_metadata', 'client_name'],
+      ['a NUL character in client_name', { client_name: 'evil\u0000name', grant_types: ['client_credentials'] }, 'invalid_client_metadata', 'client_name'],
+      [
+        'a newline in a contact',
+        { contacts: ['ops@example.com\nBcc: x@example.com'], grant_types: ['client_credentials'] },
+        'invalid_client_metadata',
+        'contacts',
+      ],
       ['a logo_uri that is not a URL', { logo_uri: 'logo.png', grant_types: ['client_credentials'] }, 'invalid_client_metadata', 'logo_uri'],
       ['jwks with a private key', { jwks: { keys: [{ kty: 'EC', d: 'x' }] }, grant_types: ['client_credentials'] }, 'invalid_client_metadata', 'jwks'],
     ];
@@ -229,6 +236,11 @@ for (const backend of backends()) {
           assert.equal(view.body.skip_consent, false, name);
         }
       }
+    });
+
+    test('under the open policy an Authorization header is ignored', async () => {
+      const res = await register(t, { grant_types: ['client_credentials'] }, { authorization: 'Bearer whatever' });
+      assert.equal(res.status, 201);
     });
 
     test('GET on the registration endpoint itself is not a registration', async () => {
