@@ -52,7 +52,9 @@ export function registrationCommands(program: Command): void {
         expiresIn: opts.expiresIn !== undefined ? parseDuration(opts.expiresIn) : null,
         maxUses: opts.maxUses !== undefined ? parseUses(opts.maxUses) : null,
       };
-      if (input.description !== null && input.description.length > 200) throw new OAuthError('invalid_request', '--description: at most 200 characters');
+      if (input.description !== null && (input.description.length > 200 || /[\u0000-\u001f\u007f]/.test(input.description))) {
+        throw new OAuthError('invalid_request', '--description: at most 200 characters, without control characters');
+      }
       await withStorage(global(), async (storage, config) => {
         const { token: value, record } = await service(storage, config.registration.policy).createInitialAccessToken(input, cliActor());
         if (opts.json) console.log(JSON.stringify(initialAccessTokenView(record, systemClock(), value), null, 2));

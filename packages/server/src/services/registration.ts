@@ -77,8 +77,13 @@ export function readInitialAccessTokenInput(input: unknown): NewInitialAccessTok
   const raw = input as Record<string, unknown>;
   for (const key of Object.keys(raw)) if (!['description', 'expires_in', 'max_uses'].includes(key)) throw requestError(key, 'unknown field');
   const description = raw.description;
-  if (description !== undefined && description !== null && (typeof description !== 'string' || description.length > 200)) {
-    throw requestError('description', 'must be a string of at most 200 characters');
+  // Control characters are refused (and PostgreSQL text cannot hold NUL).
+  if (
+    description !== undefined &&
+    description !== null &&
+    (typeof description !== 'string' || description.length > 200 || /[\u0000-\u001f\u007f]/.test(description))
+  ) {
+    throw requestError('description', 'must be a string of at most 200 characters without control characters');
   }
   return {
     description: (description as string | null | undefined) ?? null,

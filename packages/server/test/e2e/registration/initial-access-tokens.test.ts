@@ -100,6 +100,7 @@ for (const backend of backends()) {
         [{ max_uses: 'many' }, 'max_uses'],
         [{ description: 42 }, 'description'],
         [{ description: 'x'.repeat(201) }, 'description'],
+        [{ description: 'nul\u0000byte' }, 'description'],
         [{ scope: 'admin' }, 'scope'],
       ];
       for (const [body, field] of cases) {
@@ -134,6 +135,9 @@ for (const backend of backends()) {
       assert.equal(unknown.status, 404);
       assert.equal(unknown.body.error, 'not_found');
       assert.equal((await t.admin('DELETE', '/admin/v1/initial-access-tokens/abc')).status, 400);
+      assert.equal((await t.admin('DELETE', '/admin/v1/initial-access-tokens/9007199254740991')).status, 404);
+      assert.equal((await t.admin('DELETE', '/admin/v1/initial-access-tokens/99999999999999999999')).status, 400);
+      assert.equal((await t.admin('DELETE', '/admin/v1/initial-access-tokens/0')).status, 400);
     });
 
     test('every mutation is audited, without the token', async () => {
