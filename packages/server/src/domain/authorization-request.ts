@@ -210,7 +210,8 @@ export function loginNeeded(
   if (!signedIn) return 'no_session';
   if (facts.freshLogin) return undefined;
   if (request.prompt.includes('login')) return 'prompt_login';
-  if (request.maxAge !== undefined && facts.now - signedIn.authTime > request.maxAge * 1000) return 'max_age';
+  // max_age=0 is "sign in now" (OIDC Core §3.1.2.1 treats it like prompt=login), even within the same millisecond.
+  if (request.maxAge !== undefined && (request.maxAge === 0 || facts.now - signedIn.authTime > request.maxAge * 1000)) return 'max_age';
   if (facts.hintSubject !== undefined && facts.hintSubject !== signedIn.userId) return 'hint_mismatch';
   return undefined;
 }

@@ -64,12 +64,8 @@ export class InteractionSealer {
 
   /** Starts a new interaction at `stage`. */
   create(stage: InteractionStage, fields: Omit<Interaction, 'id' | 'stage' | 'expiresAt'>): Interaction {
-    return { id: randomId(16), stage, expiresAt: this.clock() + this.ttlMs, ...fields };
-  }
-
-  /** Moves an interaction on to the next stage, keeping its id and refreshing its expiry. */
-  advance(interaction: Interaction, stage: InteractionStage, fields: Partial<Pick<Interaction, 'signedIn'>>): Interaction {
-    return { ...interaction, ...fields, stage, expiresAt: this.clock() + this.ttlMs };
+    // The raw id_token_hint is not needed any more (its verified subject is kept): keep the blob small.
+    return { id: randomId(16), stage, expiresAt: this.clock() + this.ttlMs, ...fields, request: { ...fields.request, idTokenHint: undefined } };
   }
 
   seal(interaction: Interaction): string {

@@ -64,7 +64,8 @@ export class MemoryLoginThrottle implements LoginThrottle {
 
   async recordFailure(subject: LoginSubject): Promise<void> {
     const now = this.clock();
-    if (this.windows.size >= this.maxEntries) this.sweep(now);
+    // Each failure may add two keys.
+    if (this.windows.size + 2 > this.maxEntries) this.sweep(now);
     for (const [key] of keysOf(subject, this.limits)) {
       const w = this.windows.get(key);
       if (w && w.resetAt > now) w.count++;
@@ -76,7 +77,7 @@ export class MemoryLoginThrottle implements LoginThrottle {
     for (const [key, w] of this.windows) if (w.resetAt <= now) this.windows.delete(key);
     // Still full: drop the oldest entries rather than grow without bound.
     for (const key of this.windows.keys()) {
-      if (this.windows.size < this.maxEntries) break;
+      if (this.windows.size + 2 <= this.maxEntries) break;
       this.windows.delete(key);
     }
   }
