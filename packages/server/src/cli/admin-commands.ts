@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { configKeys } from '../config/load.ts';
+import { configReferenceMarkdown } from '../config/reference.ts';
 import { systemClock } from '../domain/clock.ts';
 import { publicUser } from '../domain/user.ts';
 import { AdminTokenVerifier } from '../services/admin-token.ts';
@@ -40,7 +41,12 @@ export function adminCommands(program: Command): void {
     .command('keys')
     .description('list every configuration key with its environment variable and default')
     .option('--json', 'machine-readable output')
-    .action((opts: { json?: boolean }) => {
+    .option('--markdown', 'the README configuration reference table')
+    .action((opts: { json?: boolean; markdown?: boolean }) => {
+      if (opts.markdown) {
+        process.stdout.write(configReferenceMarkdown());
+        return;
+      }
       const keys = configKeys().map((k) => ({
         key: k.path.join('.'),
         env: k.env,

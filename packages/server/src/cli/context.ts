@@ -44,7 +44,12 @@ export function reportError(err: unknown): void {
   if (err instanceof ConfigError) console.error(err.message);
   else if (err instanceof OAuthError) console.error(`error: ${err.description}`);
   else if ((err as NodeJS.ErrnoException)?.code === 'ECONNREFUSED') console.error(`error: cannot reach the database (${(err as Error).message})`);
-  else console.error(`error: ${(err as Error)?.message ?? String(err)}`);
+  else if ((err as NodeJS.ErrnoException)?.code === 'EADDRINUSE' || (err as NodeJS.ErrnoException)?.code === 'EADDRNOTAVAIL') {
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    console.error(
+      `error: cannot listen on ${e.address}:${e.port} (${e.code}); choose other ports with public.port / LATCH_PUBLIC_PORT and admin.port / LATCH_ADMIN_PORT`,
+    );
+  } else console.error(`error: ${(err as Error)?.message ?? String(err)}`);
   process.exitCode = 1;
 }
 

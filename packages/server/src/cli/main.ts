@@ -8,7 +8,7 @@ import { serveCommand } from './serve.ts';
 const program = new Command('latch')
   .description('Latch: OAuth 2.0 / OpenID Connect authorization server')
   .option('-c, --config <path>', 'path to latch.yaml (default: $LATCH_CONFIG, then ./latch.yaml)')
-  .showHelpAfterError();
+  .showHelpAfterError('(add --help for usage)');
 
 serveCommand(program);
 adminCommands(program);

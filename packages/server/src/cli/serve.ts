@@ -13,7 +13,15 @@ export function serveCommand(program: Command): void {
         // Printed exactly once, on the start that generated it; only its hash is stored.
         process.stdout.write(`admin token: ${latch.generatedAdminToken}\n`);
       }
-      const { publicUrl, adminUrl } = await latch.listen();
+      let urls: { publicUrl: string; adminUrl: string };
+      try {
+        urls = await latch.listen();
+      } catch (err) {
+        // e.g. a port in use: close whatever did start (the other listener, the database) so the process exits.
+        await latch.close().catch(() => {});
+        throw err;
+      }
+      const { publicUrl, adminUrl } = urls;
       latch.publicApp.log.info({ issuer: config.issuer, publicUrl, adminUrl, database: config.database.url.replace(/\/\/[^@]*@/, '//***@') }, 'latch started');
       let stopping = false;
       const stop = async (signal: string) => {

@@ -94,6 +94,41 @@ export interface LoadOptions {
   overrides?: Record<string, unknown>;
 }
 
+/** What a schema check expects, in words (zod's default messages are rewritten; custom ones kept). */
+function expectation(issue: z.core.$ZodIssue): string {
+  const custom = !/^(Invalid|Too (big|small))/.test(issue.message);
+  switch (issue.code) {
+    case 'invalid_type': {
+      const names: Record<string, string> = {
+        int: 'a whole number',
+        number: 'a number',
+        boolean: 'true or false',
+        string: 'a string',
+        record: 'a mapping',
+        object: 'a mapping (a section of keys)',
+        array: 'a list',
+      };
+      return names[issue.expected] ?? `a ${issue.expected}`;
+    }
+    case 'too_big':
+    case 'too_small': {
+      if (custom) return issue.message;
+      const big = issue.code === 'too_big';
+      const limit = big ? (issue as { maximum: number | bigint }).maximum : (issue as { minimum: number | bigint }).minimum;
+      if (issue.origin === 'string') return `${big ? 'at most' : 'at least'} ${limit} characters`;
+      if (issue.origin === 'array') return `${big ? 'at most' : 'at least'} ${limit} entries`;
+      return `a number ${big ? (issue.inclusive ? '<=' : '<') : issue.inclusive ? '>=' : '>'} ${limit}`;
+    }
+    case 'invalid_value':
+      return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'invalid_format':
+      if (custom) return issue.message;
+      return issue.format === 'url' ? 'an absolute http(s) URL' : `a valid ${issue.format}`;
+    default:
+      return issue.message.replace(/^Invalid input: /, '').replace(/^expected /, '');
+  }
+}
+
 function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>, fromEnv: Map<string, string>): string {
   const path = issue.path.map(String);
   const dotted = path.join('.') || '(root)';
@@ -101,11 +136,59 @@ function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>, 
   for (const part of path) value = (value as Record<string, unknown> | undefined)?.[part];
   const env = fromEnv.get(dotted);
   const where = env ? `${dotted} (from ${env})` : dotted;
-  if (issue.code === 'unrecognized_keys') {
-    return `${dotted === '(root)' ? '' : `${dotted}: `}unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}; see \`latch config keys\` for the valid keys`;
+  return `${where}: got ${shown(dotted, value)}; expected ${expectation(issue)}`;
+}
+
+/** Secrets never appear in error messages (they end up in logs and CI output). */
+const SECRET_KEYS = new Set(['admin.token', 'keys.encryptionKey']);
+
+function shown(dotted: string, value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (SECRET_KEYS.has(dotted) && typeof value === 'string') return `a hidden value of ${value.length} characters`;
+  // Passwords inside URLs (database.url, redis.url): scheme://user:password@host.
+  return JSON.stringify(value).replace(/(\/\/[^/:@"]*:)[^/@"]*@/g, '$1***@');
+}
+
+/**
+ * Keys present in the input that the schema does not know, at any depth (a typo such as
+ * `database.urll` must fail, not be silently ignored). Record-valued keys are leaves.
+ */
+function unknownKeys(input: Record<string, unknown>, keys: ConfigKey[]): string[] {
+  const leaves = new Set(keys.map((k) => k.path.join('.')));
+  const branches = new Set(keys.flatMap((k) => k.path.slice(0, -1).map((_, i) => k.path.slice(0, i + 1).join('.'))));
+  const problems: string[] = [];
+  const walk = (node: Record<string, unknown>, path: string[]) => {
+    for (const [key, value] of Object.entries(node)) {
+      const dotted = [...path, key].join('.');
+      if (leaves.has(dotted)) continue;
+      if (branches.has(dotted)) {
+        if (typeof value === 'object' && value !== null && !Array.isArray(value)) walk(value as Record<string, unknown>, [...path, key]);
+        continue;
+      }
+      const siblings = [...leaves, ...branches].filter((p) => p.split('.').length === path.length + 1 && p.startsWith(path.length ? `${path.join('.')}.` : ''));
+      const close = siblings.find((p) => editDistance(p.split('.').pop() as string, key) <= (key.length <= 4 ? 1 : 2));
+      problems.push(`${dotted}: unknown key${close ? ` (did you mean ${close}?)` : ''}; see \`latch config keys\` for the valid keys`);
+    }
+  };
+  walk(input, []);
+  return problems;
+}
+
+/** Optimal string alignment distance (Levenshtein plus adjacent transpositions), case-insensitive. */
+function editDistance(x: string, y: string): number {
+  const a = x.toLowerCase();
+  const b = y.toLowerCase();
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number) => d[i]?.[j] as number;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, at(i - 2, j - 2) + 1);
+      (d[i] as number[])[j] = best;
+    }
   }
-  const shown = value === undefined ? 'nothing' : JSON.stringify(value);
-  return `${where}: got ${shown}; expected ${issue.message.replace(/^Invalid input: /, '').replace(/^expected /, '')}`;
+  return at(a.length, b.length);
 }
 
 /** Loads and validates configuration from file, environment and overrides; throws ConfigError naming every bad key. */
@@ -139,8 +222,11 @@ export function loadConfig(options: LoadOptions = {}): LatchConfig {
   }
   for (const [path, value] of Object.entries(options.overrides ?? {})) setPath(input, path.split('.'), value);
 
+  const unknown = unknownKeys(input, configKeys());
   const result = configSchema.safeParse(input);
-  if (!result.success) throw new ConfigError(result.error.issues.map((i) => describeIssue(i, input, fromEnv)));
+  const problems = result.success ? [] : result.error.issues.filter((i) => i.code !== 'unrecognized_keys').map((i) => describeIssue(i, input, fromEnv));
+  if (unknown.length > 0 || !result.success) throw new ConfigError([...unknown, ...problems]);
+  if (!result.success) throw new ConfigError(problems);
   const config = result.data;
   const issuerUrl = new URL(config.issuer);
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(issuerUrl.hostname);
