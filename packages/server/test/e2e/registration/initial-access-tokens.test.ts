@@ -259,8 +259,10 @@ for (const backend of backends()) {
         [['--max-uses', '0'], /--max-uses: "0"/],
         [['--max-uses', 'lots'], /--max-uses/],
       ];
-      for (const [args, message] of cases) {
-        const out = await latch('registration', 'token', 'create', ...args);
+      // Independent processes that fail before touching the database: run them side by side.
+      const outputs = await Promise.all(cases.map(([args]) => latch('registration', 'token', 'create', ...args)));
+      for (const [i, [args, message]] of cases.entries()) {
+        const out = outputs[i] as Awaited<ReturnType<typeof latch>>;
         assert.equal(out.code, 1, args.join(' '));
         assert.match(out.stderr, message);
         assert.ok(!out.stderr.includes('    at '), 'no stack trace');
