@@ -36,10 +36,14 @@ export function repositories(db: Kysely<Database>): Repositories {
 }
 
 export function createStorage(handle: DatabaseHandle): Storage {
+  const repos = repositories(handle.db);
+  const executor = handle.executor;
   return {
-    ...repositories(handle.db),
+    ...repos,
     dialect: handle.dialect,
-    transaction: (work) => handle.db.transaction().execute((trx) => work(repositories(trx))),
+    // SQLite: group-committed (storage/sqlite/executor.ts); inside it the same repositories are used,
+    // because the executor owns the one connection. PostgreSQL: one database transaction per call.
+    transaction: executor ? (work) => executor.transaction(() => work(repos)) : (work) => handle.db.transaction().execute((trx) => work(repositories(trx))),
     async ping() {
       await sql`select 1`.execute(handle.db);
     },

@@ -63,13 +63,18 @@ describe('SqliteExecutor (group commit)', () => {
   test('a transaction resolves only after its commit, and reads never see uncommitted rows', async () => {
     let seenInside = -1;
     let seenOutside = -1;
+    let signalStarted: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      signalStarted = resolve;
+    });
     const tx = ex.transaction(async () => {
       ex.prepare('insert into t (v) values (?)').run('c1');
       seenInside = (ex.prepare('select count(*) as n from t where v = ?').get('c1') as { n: number }).n;
+      signalStarted();
       await new Promise((r) => setTimeout(r, 20)); // real I/O inside: others must wait
       return 'done';
     });
-    await new Promise((r) => setTimeout(r, 5));
+    await started; // the batch holds the connection now; this read comes from outside it
     const read = ex
       .run(() => (ex.prepare('select count(*) as n from t where v = ?').get('c1') as { n: number }).n)
       .then((n) => {
