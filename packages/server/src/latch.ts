@@ -28,6 +28,7 @@ import { TOKEN_PATH, tokenRoutes } from './http/public/token.ts';
 import { wellKnownRoutes } from './http/public/well-known.ts';
 import { cookieNames } from './http/html-reply.ts';
 import { createServer, pinoOptions } from './http/server.ts';
+import { Oidc } from './oidc/module.ts';
 import { AdminTokenVerifier } from './services/admin-token.ts';
 import { AuthorizeService } from './services/authorize.ts';
 import { BrowserSessionService } from './services/browser-sessions.ts';
@@ -38,7 +39,7 @@ import { InteractionSealer } from './services/interaction.ts';
 import { MemoryLoginThrottle, RedisLoginThrottle } from './services/login-throttle.ts';
 import { createOutbound, type Outbound } from './services/outbound.ts';
 import { RegistrationService } from './services/registration.ts';
-import { noSessionEvents, SessionService } from './services/sessions.ts';
+import { SessionService } from './services/sessions.ts';
 import { UserService } from './services/users.ts';
 import { type DatabaseHandle, migrateToLatest, openDatabase } from './storage/db.ts';
 import { createStorage } from './storage/index.ts';
@@ -66,6 +67,8 @@ export interface Latch {
   sessions: SessionService;
   /** SSRF-safe outgoing HTTP (jwks_uri; back-channel deliveries may share it). */
   outbound: Outbound;
+  /** OpenID Connect: ID tokens, userinfo, logout, back-channel logout via the outbox, key rotation. */
+  oidc: Oidc;
   publicApp: FastifyInstance;
   adminApp: FastifyInstance;
   /** Shared Redis connection when `redis.url` is configured. */
@@ -150,7 +153,8 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
 
     // Back channel: token, introspection and revocation endpoints (issue 3).
     const outbound = createOutbound({ allowLoopback: config.outbound.allowLoopback, timeoutMs: config.outbound.timeoutMs });
-    const sessions = new SessionService(noSessionEvents);
+    const oidc = new Oidc({ config, storage, keys, clock, outbound, log: publicApp.log });
+    const sessions = new SessionService(oidc.sessionEvents);
     const clientJwks = new ClientJwks(outbound, clock);
     const clientAuth = new ClientAuthenticator({
       clients: storage.clients,
@@ -171,7 +175,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       issuer: config.issuer,
       grants,
       // idTokens: the OpenID Connect ID token minter plugs in here (grants/types.ts IdTokenMinter).
-      grantDeps: { storage, clock, lifetimes, sessions, idTokens: undefined },
+      grantDeps: { storage, clock, lifetimes, sessions, idTokens: oidc.idTokens },
       clientAuth,
       clock,
       perClientPerMinute: config.rateLimit.tokenPerClient,
@@ -186,6 +190,12 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       clientAuth,
     });
     revocationRoutes(publicApp, { storage, sessions, clock, issuer: config.issuer, clientAuth });
+    oidc.publicRoutes(publicApp, discovery, {
+      browserSessions,
+      interactions,
+      cookies: cookieNames(config.issuer),
+      endSession: (repos, session, reason, now) => sessions.end(repos, session, reason, now),
+    });
     const credentialMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
     discovery.add({
       token_endpoint: `${config.issuer}${TOKEN_PATH}`,
@@ -211,6 +221,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     adminClientRoutes(adminApp, { clients });
     adminInitialAccessTokenRoutes(adminApp, { registration, clock });
     adminAuditRoutes(adminApp, { audit: storage.audit });
+    oidc.adminRoutes(adminApp);
 
     let closed = false;
     return {
@@ -223,6 +234,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       clients,
       sessions,
       outbound,
+      oidc,
       publicApp,
       adminApp,
       ...(redis ? { redis } : {}),
@@ -230,6 +242,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       async listen() {
         const publicUrl = await publicApp.listen({ host: config.public.host, port: config.public.port });
         const adminUrl = await adminApp.listen({ host: config.admin.host, port: config.admin.port });
+        oidc.start();
         return { publicUrl, adminUrl };
       },
       async close() {
@@ -238,6 +251,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
         // Stop accepting, let in-flight requests finish, then close the database.
         await Promise.all([publicApp.close(), adminApp.close()]);
         redis?.disconnect();
+        await oidc.stop();
         await outbound.close();
         await storage.close();
       },

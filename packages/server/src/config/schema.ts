@@ -85,6 +85,20 @@ export const configSchema = z
           .min(32, 'at least 32 characters')
           .optional()
           .describe('Secret used to encrypt private signing keys at rest (AES-256-GCM). Unset: stored unencrypted.'),
+        rotationInterval: z
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe('Seconds after which an active signing key gets a successor published as `next` automatically; 0: only `latch keys rotate`.'),
+        promoteAfter: z
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe(
+            'Seconds a `next` key is published before it is promoted automatically (at least 360, the JWKS cache lifetime); 0: only `latch keys promote`.',
+          ),
       })
       .prefault({}),
     rateLimit: z
@@ -108,6 +122,25 @@ export const configSchema = z
       .object({
         allowLoopback: z.boolean().default(false).describe('Allow outgoing requests (back-channel logout, jwks_uri) to loopback. Development and tests only.'),
         timeoutMs: z.number().int().min(100).max(60000).default(5000).describe('Timeout of outgoing requests in milliseconds.'),
+      })
+      .prefault({}),
+    outbox: z
+      .object({
+        dispatcher: z
+          .boolean()
+          .default(true)
+          .describe('Deliver outbox events (back-channel logout tokens) from this process. Any number of processes may do it at once.'),
+        pollInterval: z.number().int().min(50).max(60000).default(1000).describe('How often the dispatcher looks for due events, in milliseconds.'),
+        maxAttempts: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(15)
+          .describe('Delivery attempts per event before it is dead-lettered (see GET /admin/v1/events).'),
+        retryBase: z.number().int().min(10).default(1000).describe('Delay before the first retry in milliseconds; it doubles per attempt, with jitter.'),
+        retryMax: z.number().int().min(10).default(600000).describe('Longest delay between two attempts, in milliseconds.'),
+        retention: seconds.default(7 * 24 * 3600).describe('Seconds delivered events are kept (visible in the admin API) before they are deleted.'),
       })
       .prefault({}),
     log: z

@@ -4,7 +4,7 @@
  *
  *   claim due events (a lease in the database: each event goes to exactly one process)
  *   -> render each by kind (e.g. sign a logout token now, so a retry carries a fresh `exp`)
- *   -> POST it with a timeout through the SSRF-safe sender
+ *   -> POST it with a timeout through the SSRF-safe outbound client (services/outbound.ts)
  *   -> delivered, or retried later with exponential backoff and jitter, or dead-lettered.
  *
  * All state is in the database, so deliveries survive restarts; a stopping dispatcher finishes
@@ -197,18 +197,25 @@ function safeTarget(target: string): string {
 
 /** A short, stable description of a delivery failure (stored as `last_error`, shown in the admin API). */
 export function describeError(err: unknown): string {
-  const e = err as { name?: string; message?: string; code?: string; cause?: { code?: string; message?: string } };
+  const e = err as { name?: string; message?: string; code?: string; reason?: string; cause?: { code?: string } };
   const code = e?.code ?? e?.cause?.code;
-  if (
-    e?.name === 'TimeoutError' ||
-    e?.name === 'AbortError' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT' ||
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT'
-  ) {
+  const message = e?.message ?? String(err);
+  if (e?.reason === 'timeout' || e?.name === 'TimeoutError' || e?.name === 'AbortError' || /^UND_ERR_(CONNECT|HEADERS|BODY)_TIMEOUT$/.test(code ?? '')) {
     return 'timeout';
   }
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  const message = e?.message ?? String(err);
+  if (code === 'ECONNREFUSED' || /\bECONNREFUSED\b/.test(message)) return 'connection refused';
   return (code && !message.includes(code) ? `${message} (${code})` : message).slice(0, 500);
+}
+
+/** The dispatcher's sender on top of the SSRF-safe outbound client (services/outbound.ts `safeFetch`). */
+export function senderFrom(outbound: {
+  safeFetch(
+    url: string,
+    init: { method: 'POST'; headers: Record<string, string>; body: string; timeoutMs: number; maxBytes: number },
+  ): Promise<{ status: number }>;
+}): HttpSender {
+  return async ({ url, headers, body, timeoutMs }) => {
+    const res = await outbound.safeFetch(url, { method: 'POST', headers, body, timeoutMs, maxBytes: 1024 * 1024 });
+    return { status: res.status };
+  };
 }
