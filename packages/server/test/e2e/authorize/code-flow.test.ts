@@ -284,3 +284,32 @@ for (const backend of backends()) {
     });
   });
 }
+
+describe('[sqlite] cookies with an https issuer', () => {
+  let t: TestLatch;
+  before(async () => {
+    // The listener still speaks plain HTTP to the test; only the configured issuer is https.
+    t = await startLatch('sqlite', { config: { issuer: 'https://login.example' } });
+  });
+  after(() => t.close());
+
+  test('are Secure and use the __Host- prefix; the authorization response carries the https issuer', async () => {
+    const client = await createClient(t, { skip_consent: true });
+    await createUser(t, 'alice');
+    const browser = new Browser(t.issuer);
+    const login = await browser.get(authorizeUrl(t.issuer, client));
+    const csrf = login.headers.getSetCookie().find((c) => c.startsWith('__Host-latch_csrf='));
+    assert.ok(csrf, login.headers.getSetCookie().join(' | '));
+    assert.match(csrf, /; Secure/);
+    assert.match(csrf, /; Path=\//);
+    assert.doesNotMatch(csrf, /Domain=/i);
+    const done = await submitLogin(browser, t.issuer, login, 'alice');
+    const session = done.headers.getSetCookie().find((c) => c.startsWith('__Host-latch_session='));
+    assert.ok(session);
+    assert.match(session, /; Secure/);
+    assert.match(session, /; HttpOnly/);
+    assert.equal(redirectParams(done).params.get('iss'), 'https://login.example');
+    // SSO works with the prefixed cookie.
+    assert.equal((await browser.get(authorizeUrl(t.issuer, client))).status, 302);
+  });
+});
