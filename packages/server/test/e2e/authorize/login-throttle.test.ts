@@ -108,6 +108,11 @@ if (redisUrl) {
       b = await startLatch(backend, { config, database: a.database });
       client = await createClient(a);
       await createUser(a, username);
+      // Both processes' shared connections must be up, or failures would only be counted in memory.
+      for (const latch of [a.latch, b.latch]) {
+        const shared = latch.redis as Redis;
+        if (shared.status !== 'ready') await new Promise((resolve) => shared.once('ready', resolve));
+      }
     });
     after(async () => {
       await redis.del(keyOf(username), 'latch-login:ip:127.0.0.1');
