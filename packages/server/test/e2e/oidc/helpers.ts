@@ -29,6 +29,8 @@ export interface ReceivedLogout {
 export class LogoutReceiver {
   readonly received: ReceivedLogout[] = [];
   status = 200;
+  /** Answer after this many milliseconds (a slow receiver). */
+  delayMs = 0;
   private server: Server | undefined;
 
   private constructor(readonly port: number) {}
@@ -65,7 +67,9 @@ export class LogoutReceiver {
           status,
           at: Date.now(),
         });
-        res.writeHead(status, { 'cache-control': 'no-store' }).end();
+        const answer = () => res.writeHead(status, { 'cache-control': 'no-store' }).end();
+        if (this.delayMs > 0) setTimeout(answer, this.delayMs);
+        else answer();
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -86,15 +90,18 @@ export class LogoutReceiver {
 }
 
 /** Polls `check` until it returns a truthy value (deliveries are asynchronous); fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T> | T, what: string, timeoutMs = 15_000): Promise<T> {
+export async function eventually<T>(check: () => Promise<T> | T, what: string, timeoutMs = 15_000): Promise<Exclude<T, undefined | null | false | 0 | ''>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value;
+    if (value) return value as Exclude<T, undefined | null | false | 0 | ''>;
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** The claims of a JWT, unverified (to sort what a receiver got). */
+export const peek = (jwt: string): Record<string, unknown> => JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString());
 
 /** Verifies a logout token against the issuer's published JWKS (as a relying party would), with every §2.6 check. */
 export async function verifyLogoutToken(t: TestLatch, token: string, clientId: string): Promise<{ payload: JWTPayload; typ: string | undefined }> {
