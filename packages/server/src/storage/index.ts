@@ -15,6 +15,7 @@ import { accessTokenRepository, refreshTokenRepository } from './kysely/tokens.t
 import { userRepository } from './kysely/users.ts';
 import type { Repositories, Storage } from './repositories.ts';
 import type { Database } from './schema.ts';
+import { withSqliteFastPaths } from './sqlite/fast-repositories.ts';
 
 export function repositories(db: Kysely<Database>): Repositories {
   return {
@@ -36,8 +37,8 @@ export function repositories(db: Kysely<Database>): Repositories {
 }
 
 export function createStorage(handle: DatabaseHandle): Storage {
-  const repos = repositories(handle.db);
   const executor = handle.executor;
+  const repos = executor ? withSqliteFastPaths(repositories(handle.db), executor) : repositories(handle.db);
   return {
     ...repos,
     dialect: handle.dialect,

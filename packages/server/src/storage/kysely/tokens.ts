@@ -1,7 +1,41 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { AccessTokenRepository, RefreshTokenRecord, RefreshTokenRepository } from '../repositories.ts';
+import type { AccessTokenRepository, AccessTokenView, RefreshTokenRecord, RefreshTokenRepository } from '../repositories.ts';
 import type { Database, RefreshTokensTable } from '../schema.ts';
 import { accessTokenJti, affected, joinScope, splitScope } from './codec.ts';
+
+/** The row of the introspection point query: an access token joined with its session and user. */
+export interface AccessTokenViewRow {
+  id: number;
+  session_id: number;
+  client_id: string;
+  scope: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  sid: string;
+  device_id: string;
+  user_id: string | null;
+  finished_at: number | null;
+  username: string | null;
+  deactivated_at: number | null;
+}
+
+export const toAccessTokenView = (r: AccessTokenViewRow): AccessTokenView => ({
+  id: r.id,
+  jti: accessTokenJti(r.id),
+  sessionId: r.session_id,
+  clientId: r.client_id,
+  scope: splitScope(r.scope),
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  revokedAt: r.revoked_at,
+  sid: r.sid,
+  deviceId: r.device_id,
+  userId: r.user_id,
+  username: r.username ?? null,
+  userDeactivatedAt: r.deactivated_at ?? null,
+  sessionFinishedAt: r.finished_at,
+});
 
 export function accessTokenRepository(db: Kysely<Database>): AccessTokenRepository {
   return {
@@ -49,23 +83,7 @@ export function accessTokenRepository(db: Kysely<Database>): AccessTokenReposito
         ])
         .where('t.token_hash', '=', hash)
         .executeTakeFirst();
-      if (!r) return undefined;
-      return {
-        id: r.id,
-        jti: accessTokenJti(r.id),
-        sessionId: r.session_id,
-        clientId: r.client_id,
-        scope: splitScope(r.scope),
-        createdAt: r.created_at,
-        expiresAt: r.expires_at,
-        revokedAt: r.revoked_at,
-        sid: r.sid,
-        deviceId: r.device_id,
-        userId: r.user_id,
-        username: r.username ?? null,
-        userDeactivatedAt: r.deactivated_at ?? null,
-        sessionFinishedAt: r.finished_at,
-      };
+      return r && toAccessTokenView(r);
     },
     async revoke(id, now) {
       return (
@@ -83,7 +101,7 @@ export function accessTokenRepository(db: Kysely<Database>): AccessTokenReposito
   };
 }
 
-const toRefresh = (r: Selectable<RefreshTokensTable>): RefreshTokenRecord => ({
+export const toRefresh = (r: Selectable<RefreshTokensTable>): RefreshTokenRecord => ({
   id: r.id,
   sessionId: r.session_id,
   accessTokenId: r.access_token_id,

@@ -4,7 +4,7 @@ import type { NewUser, UserRepository } from '../repositories.ts';
 import type { Database, UsersTable } from '../schema.ts';
 import { after, requireCursor, toPage } from './pagination.ts';
 
-const toUser = (r: Selectable<UsersTable>): User => ({
+export const toUser = (r: Selectable<UsersTable>): User => ({
   id: r.id,
   username: r.username,
   email: r.email,
