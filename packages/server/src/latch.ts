@@ -19,6 +19,7 @@ import { adminInitialAccessTokenRoutes } from './http/admin/initial-access-token
 import { adminUserRoutes } from './http/admin/users.ts';
 import { DiscoveryRegistry } from './http/discovery-registry.ts';
 import { healthRoutes } from './http/health.ts';
+import { cookieNames } from './http/html-reply.ts';
 import { createMetrics, instrument, type Metrics } from './http/metrics.ts';
 import { AUTHORIZATION_PATH, authorizeRoutes } from './http/public/authorize.ts';
 import { INTROSPECTION_PATH, introspectionRoutes } from './http/public/introspect.ts';
@@ -26,7 +27,6 @@ import { registrationRoutes } from './http/public/register.ts';
 import { REVOCATION_PATH, revocationRoutes } from './http/public/revoke.ts';
 import { TOKEN_PATH, tokenRoutes } from './http/public/token.ts';
 import { wellKnownRoutes } from './http/public/well-known.ts';
-import { cookieNames } from './http/html-reply.ts';
 import { createServer, pinoOptions } from './http/server.ts';
 import { Oidc } from './oidc/module.ts';
 import { AdminTokenVerifier } from './services/admin-token.ts';
@@ -121,7 +121,9 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     // Front channel: authorization endpoint, login and consent pages, SSO browser session (issue 3/4).
     const loginLimits = { perIp: config.rateLimit.loginPerIp, perUsername: config.rateLimit.loginPerUsername, window: config.rateLimit.loginWindow };
     const loginThrottle = redis
-      ? new RedisLoginThrottle(redis, loginLimits, clock, 'latch-login:', (err) => publicApp.log.warn({ err: (err as Error).message }, 'login throttle: Redis unavailable'))
+      ? new RedisLoginThrottle(redis, loginLimits, clock, 'latch-login:', (err) =>
+          publicApp.log.warn({ err: (err as Error).message }, 'login throttle: Redis unavailable'),
+        )
       : new MemoryLoginThrottle(loginLimits, clock);
     const interactions = await InteractionSealer.init({ settings: storage.settings, clock });
     const browserSessions = new BrowserSessionService(storage, clock, config.sessions.browserSessionTtl);
