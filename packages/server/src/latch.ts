@@ -38,7 +38,7 @@ import { ClientService } from './services/clients.ts';
 import { InteractionSealer } from './services/interaction.ts';
 import { MemoryLoginThrottle, RedisLoginThrottle } from './services/login-throttle.ts';
 import { createOutbound, type Outbound } from './services/outbound.ts';
-import { RegistrationService } from './services/registration.ts';
+import { RegistrationService, registrationLimits } from './services/registration.ts';
 import { SessionService } from './services/sessions.ts';
 import { UserService } from './services/users.ts';
 import { type DatabaseHandle, migrateToLatest, openDatabase } from './storage/db.ts';
@@ -115,7 +115,13 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     await publicApp.register(rateLimit, { global: false, ...(redis ? { redis, nameSpace: 'latch-rl:', skipOnError: true } : {}) });
     const discovery = new DiscoveryRegistry();
     wellKnownRoutes(publicApp, { issuer: config.issuer, discovery, keys });
-    const registration = new RegistrationService({ storage, clients, clock, policy: config.registration.policy });
+    const registration = new RegistrationService({
+      storage,
+      clients,
+      clock,
+      policy: config.registration.policy,
+      limits: registrationLimits(config.registration),
+    });
     registrationRoutes(publicApp, { registration, issuer: config.issuer, discovery });
 
     // Front channel: authorization endpoint, login and consent pages, SSO browser session (issue 3/4).

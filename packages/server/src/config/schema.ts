@@ -68,6 +68,23 @@ export const configSchema = z
           .enum(['open', 'initial_access_token', 'disabled'])
           .default('initial_access_token')
           .describe('Dynamic client registration (RFC 7591): open, initial_access_token, or disabled.'),
+        allowedScopes: z
+          .string()
+          .regex(/^([\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*)?$/, 'space-separated scope tokens (RFC 6749 §3.3)')
+          .default('openid profile email offline_access')
+          .describe(
+            'Space-separated scopes (or prefix patterns such as `read:*`) a dynamically registered client may ask for; its `scope` defaults to this set (RFC 7591 §5). Admin and CLI clients are not limited.',
+          ),
+        allowedGrantTypes: z
+          .string()
+          .regex(
+            /^(authorization_code|refresh_token|client_credentials)( (authorization_code|refresh_token|client_credentials))*$/,
+            'space-separated grant types: authorization_code, refresh_token, client_credentials',
+          )
+          .default('authorization_code refresh_token')
+          .describe(
+            'Space-separated grant types a dynamically registered client may register (add client_credentials to let self-registered clients act on their own). Admin and CLI clients are not limited.',
+          ),
       })
       .prefault({}),
     scopes: z

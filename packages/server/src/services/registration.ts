@@ -9,17 +9,39 @@
  * - Management stays available under every policy, `disabled` included: it is authenticated by a
  *   token this server issued, and a client must always be able to delete itself.
  * - Under the `open` policy an Authorization header is ignored, so no use of an initial access token is counted.
+ * - RFC 7591 §5: "the authorization server SHOULD consider the possibility that the client is
+ *   malicious" and "MAY limit the scopes and grant types that dynamically registered clients can
+ *   use". Registration and RFC 7592 updates, under every policy, may ask only for the configured
+ *   `registration.allowedScopes` and `registration.allowedGrantTypes`; asking for more is
+ *   `invalid_client_metadata` naming the field (rather than a silent downgrade the client would
+ *   only discover at the token endpoint). An omitted `scope` registers the whole allowed set.
+ *   Admin API and CLI clients do not pass through here and are not limited.
  */
 import { hashSecret, mintToken, secretMatches } from '../crypto/random.ts';
-import type { Client } from '../domain/client.ts';
+import { type Client, validateClientMetadata } from '../domain/client.ts';
 import type { Clock } from '../domain/clock.ts';
 import { OAuthError } from '../domain/errors.ts';
+import { disallowedScopes, formatScope, parseScope } from '../domain/scope.ts';
 import { checkToken } from '../domain/token-format.ts';
 import type { InitialAccessToken, Repositories, Storage } from '../storage/repositories.ts';
 import { type Actor, audit } from './audit.ts';
 import { ClientService, type CreatedClient } from './clients.ts';
 
 export type RegistrationPolicy = 'open' | 'initial_access_token' | 'disabled';
+
+/** What dynamically registered clients may ask for (RFC 7591 §5). */
+export interface RegistrationLimits {
+  /** Scopes and `prefix*` patterns; also the registered scope when a client asks for none. */
+  scopes: readonly string[];
+  grantTypes: readonly string[];
+}
+
+/** Reads the limits from the space-separated config values `registration.allowedScopes` / `allowedGrantTypes`. */
+export function registrationLimits(settings: { allowedScopes: string; allowedGrantTypes: string }): RegistrationLimits {
+  const scopes = parseScope(settings.allowedScopes);
+  if (scopes === undefined) throw new Error('registration.allowedScopes: not a scope string');
+  return { scopes, grantTypes: settings.allowedGrantTypes.split(' ').filter((g) => g !== '') };
+}
 
 /** Fields the server assigns; a client echoing them back (RFC 7592 §2.2 forbids it) has them ignored. */
 const SERVER_ASSIGNED = ['client_id_issued_at', 'client_secret_expires_at', 'registration_access_token', 'registration_client_uri'] as const;
@@ -106,6 +128,7 @@ export class RegistrationService {
       clients: ClientService;
       clock: Clock;
       policy: RegistrationPolicy;
+      limits: RegistrationLimits;
     },
   ) {}
 
@@ -128,7 +151,7 @@ export class RegistrationService {
     }
     const actor = registrationActor(sourceIp);
     const options = { source: 'dynamic' as const, withRegistrationToken: true };
-    if (policy === 'open') return this.withToken(await this.deps.clients.create(input, actor, options));
+    if (policy === 'open') return this.withToken(await this.deps.clients.create(this.limited(input), actor, options));
 
     // RFC 7591 §3: the endpoint is an OAuth 2.0 protected resource; the initial access token is a
     // bearer token (RFC 6750 §2.1). The checksum rejects garbage before any database read.
@@ -140,9 +163,39 @@ export class RegistrationService {
     // concurrent registrations never exceed max_uses.
     const created = await storage.transaction(async (repos) => {
       if (!(await repos.initialAccessTokens.use(hash, clock()))) throw invalidInitialAccessToken();
-      return new ClientService(joined(repos, storage), clock).create(input, actor, options);
+      // Checked only once the token is valid: callers without one learn nothing about the limits.
+      return new ClientService(joined(repos, storage), clock).create(this.limited(input), actor, options);
     });
     return this.withToken(created);
+  }
+
+  /**
+   * RFC 7591 §5 limits (see the file comment). Returns the metadata to register: the input with the
+   * allowed scope set filled in when `scope` is omitted or null. Malformed metadata is left to the
+   * usual validation, so its errors come first and read the same as for admin clients.
+   */
+  private limited(input: unknown): unknown {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+    const { scopes, grantTypes } = this.deps.limits;
+    const body: Record<string, unknown> = { ...(input as Record<string, unknown>) };
+    // RFC 7591 §2 "scope": "If omitted, an authorization server MAY register a client with a default set of scopes."
+    if (body.scope === undefined || body.scope === null) body.scope = formatScope(scopes);
+    const metadata = validateClientMetadata(body, { strict: false });
+    const refusedGrants = metadata.grant_types.filter((g) => !grantTypes.includes(g));
+    if (refusedGrants.length > 0) {
+      throw metadataError(
+        'grant_types',
+        `${refusedGrants.map((g) => `"${g}"`).join(', ')} not allowed for dynamically registered clients on this server; allowed: ${grantTypes.join(', ') || 'none'}`,
+      );
+    }
+    const refusedScopes = disallowedScopes(parseScope(metadata.scope) ?? [], scopes);
+    if (refusedScopes.length > 0) {
+      throw metadataError(
+        'scope',
+        `${refusedScopes.map((s) => `"${s}"`).join(', ')} not allowed for dynamically registered clients on this server; allowed: ${formatScope(scopes) || 'none'}`,
+      );
+    }
+    return body;
   }
 
   private withToken(created: CreatedClient): CreatedClient & { registrationAccessToken: string } {
@@ -189,7 +242,8 @@ export class RegistrationService {
       throw metadataError('client_secret', 'must be the currently issued secret; a client cannot choose its own secret (RFC 7592 §2.2)');
     }
     for (const field of SERVER_ASSIGNED) delete body[field];
-    const updated = await this.deps.clients.update(clientId, body, registrationActor(sourceIp), { replace: true, admin: false });
+    // RFC 7592 §2.2 replaces the whole registration, so the RFC 7591 §5 limits apply to it as to a new one.
+    const updated = await this.deps.clients.update(clientId, this.limited(body), registrationActor(sourceIp), { replace: true, admin: false });
     // Deleted between authentication and update: the same answer as an unknown client.
     if (!updated) throw invalidRegistrationToken();
     return updated;

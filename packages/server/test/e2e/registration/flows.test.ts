@@ -10,7 +10,7 @@ import * as client from 'openid-client';
 import { backends } from '../../support/backends.ts';
 import { startLatch, type TestLatch } from '../../support/latch.ts';
 import { Browser, createUser, signInAndAllow } from '../authorize/helpers.ts';
-import { bearer, call } from './helpers.ts';
+import { bearer, call, WIDE_LIMITS } from './helpers.ts';
 
 const insecure = { execute: [client.allowInsecureRequests] };
 
@@ -43,7 +43,7 @@ for (const backend of backends()) {
   describe(`[${backend}] dynamic registration, then flows with the new client (openid-client)`, () => {
     let t: TestLatch;
     before(async () => {
-      t = await startLatch(backend, { config: { 'registration.policy': 'initial_access_token' } });
+      t = await startLatch(backend, { config: { 'registration.policy': 'initial_access_token', ...WIDE_LIMITS } });
     });
     after(() => t.close());
 

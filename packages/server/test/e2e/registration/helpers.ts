@@ -41,6 +41,16 @@ export function testClock(start = Date.now()) {
   return clock;
 }
 
+/**
+ * Config for tests that exercise registration itself rather than its limits: dynamically registered
+ * clients may use client_credentials and `read:*`/`export` (the defaults allow neither, RFC 7591 §5),
+ * limits.test.ts tests the defaults.
+ */
+export const WIDE_LIMITS = {
+  'registration.allowedGrantTypes': 'authorization_code refresh_token client_credentials',
+  'registration.allowedScopes': 'openid profile email offline_access read:* export',
+} as const;
+
 export const confidentialWebClient = {
   client_name: 'Workflow Runner',
   redirect_uris: ['https://runner.example.org/callback'],

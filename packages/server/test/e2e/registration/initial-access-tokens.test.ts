@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { checkToken } from '../../../src/domain/token-format.ts';
 import { backends } from '../../support/backends.ts';
 import { startLatch, type TestLatch } from '../../support/latch.ts';
-import { bearer, call, register, testClock } from './helpers.ts';
+import { bearer, call, register, testClock, WIDE_LIMITS } from './helpers.ts';
 
 const sha256 = (v: string) => createHash('sha256').update(v).digest();
 const MAIN = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
@@ -40,7 +40,7 @@ for (const backend of backends()) {
     let t: TestLatch;
     const clock = testClock(Date.parse('2030-01-01T00:00:00Z'));
     before(async () => {
-      t = await startLatch(backend, { clock });
+      t = await startLatch(backend, { config: WIDE_LIMITS, clock });
     });
     after(() => t.close());
 
@@ -171,7 +171,7 @@ for (const backend of backends()) {
     let t: TestLatch;
     let cwd: string;
     before(async () => {
-      t = await startLatch(backend, { config: { 'registration.policy': 'initial_access_token' } });
+      t = await startLatch(backend, { config: { 'registration.policy': 'initial_access_token', ...WIDE_LIMITS } });
       cwd = mkdtempSync(join(tmpdir(), 'latch-cli-'));
     });
     after(async () => {

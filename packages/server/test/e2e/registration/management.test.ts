@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { mintToken } from '../../../src/crypto/random.ts';
 import { backends } from '../../support/backends.ts';
 import { startLatch, type TestLatch } from '../../support/latch.ts';
-import { bearer, call, confidentialWebClient, type JsonResponse, register } from './helpers.ts';
+import { bearer, call, confidentialWebClient, type JsonResponse, register, WIDE_LIMITS } from './helpers.ts';
 
 const sha256 = (v: string) => createHash('sha256').update(v).digest();
 
@@ -12,7 +12,7 @@ for (const backend of backends()) {
   describe(`[${backend}] client management (RFC 7592)`, () => {
     let t: TestLatch;
     before(async () => {
-      t = await startLatch(backend, { config: { 'registration.policy': 'open' } });
+      t = await startLatch(backend, { config: { 'registration.policy': 'open', ...WIDE_LIMITS } });
     });
     after(() => t.close());
 
@@ -125,7 +125,8 @@ for (const backend of backends()) {
       assert.deepEqual(res.body.grant_types, ['authorization_code']);
       assert.equal(res.body.client_uri, undefined, 'omitted means deleted (RFC 7592 §2.2)');
       assert.equal(res.body.logo_uri, undefined);
-      assert.equal(res.body.scope, undefined);
+      // RFC 7591 §2: an omitted scope registers the server's default set, the allowed one (RFC 7591 §5).
+      assert.equal(res.body.scope, WIDE_LIMITS['registration.allowedScopes']);
       assert.equal(res.body.client_secret, undefined, 'the secret is not re-issued');
       assert.equal(res.body.registration_access_token, reg.registration_access_token);
       const stored = await t.latch.storage.clients.lookup(reg.client_id);

@@ -4,7 +4,7 @@ import * as client from 'openid-client';
 import { mintToken } from '../../../src/crypto/random.ts';
 import { backends } from '../../support/backends.ts';
 import { startLatch, type TestLatch } from '../../support/latch.ts';
-import { bearer, call, register, testClock } from './helpers.ts';
+import { bearer, call, register, testClock, WIDE_LIMITS } from './helpers.ts';
 
 const minimal = { grant_types: ['client_credentials'], client_name: 'batch job' };
 
@@ -18,7 +18,7 @@ for (const backend of backends()) {
       return res.body as { id: number; initial_access_token: string };
     };
     before(async () => {
-      t = await startLatch(backend, { config: { 'registration.policy': 'initial_access_token' }, clock });
+      t = await startLatch(backend, { config: { 'registration.policy': 'initial_access_token', ...WIDE_LIMITS }, clock });
     });
     after(() => t.close());
 
@@ -125,7 +125,7 @@ for (const backend of backends()) {
   describe(`[${backend}] registration policy disabled`, () => {
     let t: TestLatch;
     before(async () => {
-      t = await startLatch(backend, { config: { 'registration.policy': 'open' } });
+      t = await startLatch(backend, { config: { 'registration.policy': 'open', ...WIDE_LIMITS } });
     });
     after(() => t.close());
 
@@ -133,7 +133,7 @@ for (const backend of backends()) {
       const earlier = await register(t, minimal);
       assert.equal(earlier.status, 201);
       await t.stop();
-      t = await startLatch(backend, { database: t.database, config: { 'registration.policy': 'disabled' } });
+      t = await startLatch(backend, { database: t.database, config: { 'registration.policy': 'disabled', ...WIDE_LIMITS } });
 
       for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
         const doc = (await (await fetch(t.issuer + path)).json()) as Record<string, unknown>;

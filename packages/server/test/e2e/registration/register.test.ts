@@ -5,7 +5,7 @@ import * as client from 'openid-client';
 import { checkToken } from '../../../src/domain/token-format.ts';
 import { backends } from '../../support/backends.ts';
 import { startLatch, type TestLatch } from '../../support/latch.ts';
-import { call, confidentialWebClient, register } from './helpers.ts';
+import { call, confidentialWebClient, register, WIDE_LIMITS } from './helpers.ts';
 
 const sha256 = (v: string) => createHash('sha256').update(v).digest();
 
@@ -13,7 +13,7 @@ for (const backend of backends()) {
   describe(`[${backend}] dynamic client registration (RFC 7591), open policy`, () => {
     let t: TestLatch;
     before(async () => {
-      t = await startLatch(backend, { config: { 'registration.policy': 'open' } });
+      t = await startLatch(backend, { config: { 'registration.policy': 'open', ...WIDE_LIMITS } });
     });
     after(() => t.close());
 
