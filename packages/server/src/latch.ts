@@ -122,7 +122,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       policy: config.registration.policy,
       limits: registrationLimits(config.registration),
     });
-    registrationRoutes(publicApp, { registration, issuer: config.issuer, discovery });
+    registrationRoutes(publicApp, { registration, issuer: config.issuer, discovery, perIpPerMinute: config.rateLimit.registerPerIp });
 
     // Front channel: authorization endpoint, login and consent pages, SSO browser session (issue 3/4).
     const loginLimits = { perIp: config.rateLimit.loginPerIp, perUsername: config.rateLimit.loginPerUsername, window: config.rateLimit.loginWindow };

@@ -124,6 +124,7 @@ export const configSchema = z
         loginPerUsername: z.number().int().min(1).default(5).describe('Failed sign-ins allowed per username per window.'),
         loginWindow: seconds.default(300).describe('Window of the login limits, in seconds (the lockout length).'),
         tokenPerClient: z.number().int().min(1).default(100000).describe('Token requests allowed per client per minute.'),
+        registerPerIp: z.number().int().min(1).default(20).describe('Dynamic client registration requests (POST /oauth2/register) allowed per IP address per minute.'),
       })
       .prefault({}),
     redis: z

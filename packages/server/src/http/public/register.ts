@@ -70,12 +70,31 @@ export function clientInformation(issuer: string, client: Client, extra: { clien
 // RFC 7591 §3.2.1: "Cache-Control: no-store" and "Pragma: no-cache" (the response carries credentials).
 const noStore = (reply: FastifyReply) => reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
 
-export function registrationRoutes(app: FastifyInstance, deps: { registration: RegistrationService; issuer: string; discovery: DiscoveryRegistry }): void {
+export interface RegistrationRouteDeps {
+  registration: RegistrationService;
+  issuer: string;
+  discovery: DiscoveryRegistry;
+  /** Registration requests allowed per IP address per minute (config `rateLimit.registerPerIp`). */
+  perIpPerMinute: number;
+}
+
+export function registrationRoutes(app: FastifyInstance, deps: RegistrationRouteDeps): void {
   const { registration, issuer } = deps;
   // RFC 8414 §2: advertised only when registration is possible.
   if (registration.policy !== 'disabled') deps.discovery.add({ registration_endpoint: `${issuer}${REGISTRATION_PATH}` });
 
-  app.post(REGISTRATION_PATH, async (request, reply) => {
+  // Each registration writes a client row, so one address cannot flood the table (RFC 7591 §5
+  // leaves defences against malicious registrants to the server). Counted before the body is read;
+  // every attempt counts, refused ones included. 429 + Retry-After, as at the token endpoint.
+  const rateLimit = {
+    max: deps.perIpPerMinute,
+    timeWindow: '1 minute',
+    keyGenerator: (request: FastifyRequest) => `register:${request.ip}`,
+    errorResponseBuilder: (_request: FastifyRequest, context: { after: string }) =>
+      new OAuthError('rate_limited', `Too many registration requests from this address; retry in ${context.after}.`),
+  };
+
+  app.post(REGISTRATION_PATH, { config: { rateLimit } }, async (request, reply) => {
     const token = bearerToken(request);
     const created = await challengeOnInvalidToken(reply, issuer, token !== undefined, () => registration.register(jsonBody(request), token, request.ip));
     return noStore(reply)

@@ -44,11 +44,12 @@ export function testClock(start = Date.now()) {
 /**
  * Config for tests that exercise registration itself rather than its limits: dynamically registered
  * clients may use client_credentials and `read:*`/`export` (the defaults allow neither, RFC 7591 §5),
- * limits.test.ts tests the defaults.
+ * and the per-IP rate limit is out of the way. limits.test.ts and rate-limit.test.ts test the defaults.
  */
 export const WIDE_LIMITS = {
   'registration.allowedGrantTypes': 'authorization_code refresh_token client_credentials',
   'registration.allowedScopes': 'openid profile email offline_access read:* export',
+  'rateLimit.registerPerIp': 100_000,
 } as const;
 
 export const confidentialWebClient = {

@@ -61,7 +61,7 @@ for (const backend of backends()) {
   describe(`[${backend}] registration limits (RFC 7591 §5): the defaults, open policy`, () => {
     let t: TestLatch;
     before(async () => {
-      t = await startLatch(backend, { config: { 'registration.policy': 'open' } });
+      t = await startLatch(backend, { config: { 'registration.policy': 'open', 'rateLimit.registerPerIp': 100_000 } });
     });
     after(() => t.close());
 
@@ -190,6 +190,7 @@ for (const backend of backends()) {
           'registration.policy': 'initial_access_token',
           'registration.allowedScopes': 'openid read:* export',
           'registration.allowedGrantTypes': 'client_credentials',
+          'rateLimit.registerPerIp': 100_000,
         },
       });
     });
