@@ -6,7 +6,6 @@ import { publicUser } from '../domain/user.ts';
 import { AdminTokenVerifier } from '../services/admin-token.ts';
 import { ClientService, clientView } from '../services/clients.ts';
 import { UserService } from '../services/users.ts';
-import { migrateToLatest, openDatabase, pendingMigrations } from '../storage/db.ts';
 import { cliActor, type GlobalOptions, keyStore, printTable, readConfig, readStdin, withStorage } from './context.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -19,6 +18,7 @@ export function adminCommands(program: Command): void {
     .description('apply pending database migrations')
     .action(async () => {
       const config = readConfig(global());
+      const { migrateToLatest, openDatabase, pendingMigrations } = await import('../storage/db.ts');
       const db = openDatabase({ url: config.database.url, poolSize: 2 });
       try {
         const pending = await pendingMigrations(db);
@@ -65,7 +65,7 @@ export function adminCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) =>
       withStorage(global(), async (storage, cfg) => {
-        const store = keyStore(storage, cfg);
+        const store = await keyStore(storage, cfg);
         await store.ensureInitialKeys();
         const rows = (await store.list()).map((k) => ({
           kid: k.kid,

@@ -1,11 +1,10 @@
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { LatchConfig } from '../config/schema.ts';
-import { KeyStore } from '../crypto/keys.ts';
+import type { KeyStore } from '../crypto/keys.ts';
 import { systemClock } from '../domain/clock.ts';
 import { OAuthError } from '../domain/errors.ts';
 import type { Actor } from '../services/audit.ts';
-import { type DatabaseHandle, migrateToLatest, openDatabase } from '../storage/db.ts';
-import { createStorage } from '../storage/index.ts';
+import type { DatabaseHandle } from '../storage/db.ts';
 import type { Storage } from '../storage/repositories.ts';
 
 export interface GlobalOptions {
@@ -21,6 +20,9 @@ export function readConfig(options: GlobalOptions): LatchConfig {
 /** Opens the configured database (migrating it when allowed) for a one-shot CLI command. */
 export async function withStorage<T>(options: GlobalOptions, work: (storage: Storage, config: LatchConfig, db: DatabaseHandle) => Promise<T>): Promise<T> {
   const config = readConfig(options);
+  // Loaded on use: the database drivers are the slowest part of starting the CLI.
+  const { migrateToLatest, openDatabase } = await import('../storage/db.ts');
+  const { createStorage } = await import('../storage/index.ts');
   const db = openDatabase({ url: config.database.url, poolSize: 2, sqliteSynchronous: config.database.sqliteSynchronous });
   try {
     if (config.database.autoMigrate) await migrateToLatest(db);
@@ -30,7 +32,8 @@ export async function withStorage<T>(options: GlobalOptions, work: (storage: Sto
   }
 }
 
-export function keyStore(storage: Storage, config: LatchConfig): KeyStore {
+export async function keyStore(storage: Storage, config: LatchConfig): Promise<KeyStore> {
+  const { KeyStore } = await import('../crypto/keys.ts');
   return new KeyStore({
     repo: storage.signingKeys,
     encryptionKey: config.keys.encryptionKey,

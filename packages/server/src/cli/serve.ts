@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { createLatch } from '../latch.ts';
 import { type GlobalOptions, readConfig } from './context.ts';
 
 export function serveCommand(program: Command): void {
@@ -8,6 +7,7 @@ export function serveCommand(program: Command): void {
     .description('start the public (OAuth/OIDC) and admin listeners')
     .action(async () => {
       const config = readConfig(program.opts<GlobalOptions>());
+      const { createLatch } = await import('../latch.ts');
       const latch = await createLatch(config, { defaultMetrics: true });
       if (latch.generatedAdminToken) {
         // Printed exactly once, on the start that generated it; only its hash is stored.

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../..');
 export const CLI_MAIN = join(REPO_ROOT, 'packages/server/src/cli/main.ts');
+/** tsx's loader by absolute URL, so the CLI can run from any working directory (e.g. an empty temp dir). */
+const TSX = import.meta.resolve('tsx');
 
 /** The parent's environment without any LATCH_* variable (so the developer's settings never leak in). */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
@@ -26,10 +28,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs one CLI command to completion. `cwd` defaults to the repo root (where tsx resolves). */
+/** Runs one CLI command to completion (`cwd` defaults to the repo root). */
 export function runCli(args: string[], options: { env?: Record<string, string | undefined>; stdin?: string; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], {
+    const child = spawn(process.execPath, ['--import', TSX, CLI_MAIN, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
       env: cleanEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -57,7 +59,7 @@ export class CliProcess {
   private listeners: (() => void)[] = [];
 
   constructor(args: string[], env: Record<string, string | undefined>) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { cwd: REPO_ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, ['--import', TSX, CLI_MAIN, ...args], { cwd: REPO_ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       this.stdout += d;
       for (const l of this.listeners) l();
