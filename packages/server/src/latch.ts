@@ -49,6 +49,8 @@ export interface LatchOptions {
   clock?: Clock;
   /** false silences logs (tests); otherwise pino at config.log.level. */
   logger?: boolean;
+  /** Where JSON log lines go instead of stdout (tests capture them). */
+  logStream?: { write(line: string): unknown };
   /** PostgreSQL schema to run in (tests). */
   pgSchema?: string;
   /** Register process-wide default metrics (off in tests that build several instances). */
@@ -102,7 +104,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     const users = new UserService(storage, clock);
     const clients = new ClientService(storage, clock);
 
-    const logger = options.logger === false ? false : pinoOptions(config.log.level);
+    const logger = options.logger === false ? false : { ...pinoOptions(config.log.level), ...(options.logStream ? { stream: options.logStream } : {}) };
     const serverOptions = { logger, logRequests: config.log.requests, trustProxy: config.public.trustProxy };
 
     // Shared rate limits across processes when Redis is configured; in memory otherwise.

@@ -43,17 +43,19 @@ export function pinoOptions(level: string) {
 const bodyAjv = new Ajv({ allErrors: false, removeAdditional: false, useDefaults: true, coerceTypes: false, strict: false });
 const queryAjv = new Ajv({ allErrors: false, removeAdditional: false, useDefaults: true, coerceTypes: 'array', strict: false });
 
+// Request ids are unique across every listener of the process (public and admin share one log).
+let requestCounter = 0;
+const requestIdPrefix = process.pid.toString(36);
+
 /** A fastify instance with the shared parsers, limits, error mapping and security headers. */
 export function createServer(options: ServerOptions): FastifyInstance {
-  let counter = 0;
-  const prefix = process.pid.toString(36);
   const app = Fastify({
     logger: options.logger,
     logController: new LogController({ disableRequestLogging: !options.logRequests }),
     bodyLimit: BODY_LIMIT,
     trustProxy: options.trustProxy,
     requestIdHeader: false,
-    genReqId: () => `${prefix}-${(++counter).toString(36)}`,
+    genReqId: () => `${requestIdPrefix}-${(++requestCounter).toString(36)}`,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
