@@ -109,13 +109,14 @@ for (const backend of backends()) {
       await new Promise((r) => setImmediate(r));
 
       assert.ok(lines.length > 0, 'logs were captured');
-      const entries = lines.map((l) => {
-        try {
-          return JSON.parse(l) as Record<string, unknown>;
-        } catch {
-          assert.fail(`not a JSON log line: ${l}`);
-        }
-      });
+      const entries: Record<string, unknown>[] = [];
+      for (const l of lines) {
+        let parsed: unknown;
+        assert.doesNotThrow(() => {
+          parsed = JSON.parse(l);
+        }, `not a JSON log line: ${l}`);
+        entries.push(parsed as Record<string, unknown>);
+      }
       for (const e of entries) {
         assert.equal(typeof e.level, 'number');
         assert.equal(typeof e.time, 'number');
