@@ -7,6 +7,7 @@ import { AdminTokenVerifier } from '../services/admin-token.ts';
 import { ClientService, clientView } from '../services/clients.ts';
 import { UserService } from '../services/users.ts';
 import { cliActor, type GlobalOptions, keyStore, printTable, readConfig, readStdin, withStorage } from './context.ts';
+import { keyCommands } from './key-commands.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -78,6 +79,7 @@ export function adminCommands(program: Command): void {
         else printTable(rows, ['kid', 'alg', 'state', 'created', 'remove_after']);
       }),
     );
+  keyCommands(keys, global);
 
   program
     .command('admin-token')

@@ -1,0 +1,71 @@
+/**
+ * `latch keys rotate` and `latch keys promote`: the two steps of signing key rotation, locally
+ * (the same as POST /admin/v1/keys/rotate and /promote; see oidc/key-rotation.ts).
+ */
+import type { Command } from 'commander';
+import { SIGNING_ALGS, type SigningAlg } from '../crypto/keys.ts';
+import { systemClock } from '../domain/clock.ts';
+import { KeyRotation, MIN_PROMOTE_AFTER_SECONDS } from '../oidc/key-rotation.ts';
+import { cliActor, type GlobalOptions, keyStore, printTable, withStorage } from './context.ts';
+
+function algs(value: string | undefined): readonly SigningAlg[] {
+  if (value === undefined) return SIGNING_ALGS;
+  if (!(SIGNING_ALGS as readonly string[]).includes(value)) throw new Error(`--alg: expected one of ${SIGNING_ALGS.join(', ')}, got "${value}"`);
+  return [value as SigningAlg];
+}
+
+export function keyCommands(keys: Command, global: () => GlobalOptions): void {
+  const withRotation = <T>(work: (rotation: KeyRotation) => Promise<T>) =>
+    withStorage(global(), async (storage, cfg) => {
+      const store = await keyStore(storage, cfg);
+      await store.ensureInitialKeys();
+      const rotation = new KeyRotation({
+        keys: store,
+        repo: storage.signingKeys,
+        audit: storage.audit,
+        clock: systemClock,
+        schedule: { rotationInterval: 0, promoteAfter: 0 },
+      });
+      return work(rotation);
+    });
+  const show = async (rotation: KeyRotation, json: boolean | undefined, extra: Record<string, unknown>) => {
+    const list = await rotation.list();
+    if (json) {
+      console.log(JSON.stringify({ ...extra, keys: list.map(({ public_jwk: _jwk, ...k }) => k) }, null, 2));
+      return;
+    }
+    printTable(list as unknown as Record<string, unknown>[], ['kid', 'alg', 'state', 'created_at', 'remove_after']);
+  };
+
+  keys
+    .command('rotate')
+    .description('publish a new signing key as "next" (in the JWKS, not yet signing); promote it later')
+    .option('--alg <alg>', `only this algorithm (${SIGNING_ALGS.join(', ')})`)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { alg?: string; json?: boolean }) =>
+      withRotation(async (rotation) => {
+        const created = await rotation.rotate(cliActor(), algs(opts.alg));
+        if (!opts.json) {
+          console.log(
+            created.length
+              ? `published as next: ${created.join(', ')}; promote with \`latch keys promote\` after at least ${MIN_PROMOTE_AFTER_SECONDS} s (the JWKS cache lifetime)`
+              : 'a next key is already waiting; nothing published',
+          );
+        }
+        await show(rotation, opts.json, { created });
+      }),
+    );
+
+  keys
+    .command('promote')
+    .description('make the "next" key sign; the active key retires and leaves the JWKS once its tokens have expired')
+    .option('--alg <alg>', `only this algorithm (${SIGNING_ALGS.join(', ')})`)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { alg?: string; json?: boolean }) =>
+      withRotation(async (rotation) => {
+        const promoted = await rotation.promote(cliActor(), algs(opts.alg));
+        if (!opts.json) console.log(promoted.length ? `now signing: ${promoted.join(', ')}` : 'no next key to promote; run `latch keys rotate` first');
+        await show(rotation, opts.json, { promoted });
+      }),
+    );
+}
