@@ -9,7 +9,12 @@ export function healthRoutes(app: FastifyInstance, deps: { ping: () => Promise<v
       return reply.header('Cache-Control', 'no-store').send({ status: 'ok', database: 'ok' });
     } catch (err) {
       request.log.warn({ err: (err as Error).message }, 'readiness check failed');
-      return reply.code(503).header('Cache-Control', 'no-store').send({ status: 'unavailable', database: 'unreachable' });
+      // Same error code as every other endpoint that loses its database (DESIGN.md §7).
+      return reply
+        .code(503)
+        .header('Cache-Control', 'no-store')
+        .header('Retry-After', '1')
+        .send({ status: 'unavailable', database: 'unreachable', error: 'temporarily_unavailable', error_description: 'The database is unreachable.' });
     }
   });
 }

@@ -106,6 +106,7 @@ if (backends().includes('postgres')) {
       assert.equal(ready.public, 503);
       assert.equal(ready.admin, 503);
       assert.equal(ready.body.status, 'unavailable');
+      assert.equal(ready.body.error, 'temporarily_unavailable');
       assert.equal((await fetch(`${t.issuer}/health/live`)).status, 200, 'the process itself is alive');
 
       unavailable(await adminRaw(t, 'GET', '/admin/v1/users'));
