@@ -47,7 +47,8 @@ export function logoutRoutes(app: FastifyInstance, deps: LogoutRouteDeps): void 
       return sendPage(res, page);
     }
     // The browser session is over: drop its cookie too.
-    if (readCookie(request, deps.cookies.browserSession) !== undefined) setCookie(res, deps.cookies, deps.cookies.browserSession, '', 0);
+    // (Max-Age=0 deletes it; the value only has to be a valid cookie value.)
+    if (readCookie(request, deps.cookies.browserSession) !== undefined) setCookie(res, deps.cookies, deps.cookies.browserSession, 'deleted', 0);
     if (outcome.redirectTo) {
       // 303 after a form POST so the browser follows with GET; 302 for GET.
       return securityHeaders(res, "default-src 'none'; frame-ancestors 'none'")
