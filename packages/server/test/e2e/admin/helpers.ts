@@ -83,7 +83,10 @@ export async function auditFor(t: TestLatch, targetType: string, targetId: strin
     const params: Record<string, string> = { target_type: targetType, target_id: targetId, limit: '50' };
     if (cursor) params.cursor = cursor;
     const q: URLSearchParams = new URLSearchParams(params);
-    const res: { status: number; body: { events: AuditEntry[]; next_cursor: string | null } } = await t.admin<{ events: AuditEntry[]; next_cursor: string | null }>('GET', `/admin/v1/audit?${q}`);
+    const res: { status: number; body: { events: AuditEntry[]; next_cursor: string | null } } = await t.admin<{
+      events: AuditEntry[];
+      next_cursor: string | null;
+    }>('GET', `/admin/v1/audit?${q}`);
     assert.equal(res.status, 200);
     out.push(...res.body.events);
     cursor = res.body.next_cursor;
