@@ -159,7 +159,7 @@ for (const backend of backends()) {
       const browser = new Browser(t.issuer);
       const { tokens } = await signIn(t, rp, browser, 'fay');
       const idToken = tokens.id_token as string;
-      const [h, p, s] = idToken.split('.') as [string, string, string];
+      const [h, , s] = idToken.split('.') as [string, string, string];
       const tampered = `${h}.${Buffer.from(JSON.stringify({ ...peek(idToken), sub: 'admin' })).toString('base64url')}.${s}`;
       assertErrorPage(
         await browser.get(logoutUrl(t, { id_token_hint: tampered, post_logout_redirect_uri: AFTER_LOGOUT })),
