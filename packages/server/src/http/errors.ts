@@ -58,6 +58,11 @@ export function toOAuthError(err: unknown): OAuthError {
   if (isDatabaseUnavailable(err)) return new OAuthError('temporarily_unavailable', 'The service is temporarily unavailable; try again shortly.');
   if ((err as Error)?.name === 'InvalidCursorError')
     return new OAuthError('invalid_request', 'cursor: not a cursor returned by this endpoint', { extra: { field: 'cursor' } });
+  // Raised by the router before any route runs (handed over through fastify's `frameworkErrors`).
+  if (fe?.code === 'FST_ERR_BAD_URL') return new OAuthError('invalid_request', 'The request path is not valid: malformed percent-encoding.');
+  if (fe?.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return new OAuthError('invalid_request', 'A segment of the request path is too long.', { extra: { status: 414 } });
+  }
   if (fe?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new OAuthError('invalid_request', 'The request body is too large.', { extra: { status: 413 } });
   if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new OAuthError('invalid_request', 'Unsupported Content-Type.', { extra: { status: 415 } });
   if (fe?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
@@ -86,6 +91,31 @@ export function sendError(reply: FastifyReply, error: OAuthError, realm?: string
   }
   reply.header('Cache-Control', 'no-store');
   return reply.code(status).send({ error: error.code, error_description: error.description, ...extra });
+}
+
+/**
+ * The answer written straight to the socket when Node's HTTP parser rejects a connection's bytes
+ * (not HTTP, headers over the size limit, conflicting lengths, request timeout): no request object
+ * exists yet, so this is the one error response not built by sendError. Same JSON shape and headers.
+ */
+export function clientErrorResponse(err: { code?: string }): string {
+  const [status, reason, description] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'The request line or headers are too large.']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'The request did not arrive in time.']
+        : [400, 'Bad Request', 'The request is not valid HTTP/1.1.'];
+  const body = JSON.stringify({ error: 'invalid_request', error_description: description });
+  return [
+    `HTTP/1.1 ${status} ${reason}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Cache-Control: no-store',
+    'X-Content-Type-Options: nosniff',
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n');
 }
 
 export function errorHandler(realm?: string) {

@@ -1,6 +1,9 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
-import { errorHandler } from './errors.ts';
+import { OAuthError } from '../domain/errors.ts';
+import { clientErrorResponse, errorHandler, sendError } from './errors.ts';
 import { FORM_CONTENT_TYPE, FormParams } from './form.ts';
 
 /** 64 KiB is ample for any OAuth request and JSON client metadata. */
@@ -43,12 +46,49 @@ export function pinoOptions(level: string) {
 const bodyAjv = new Ajv({ allErrors: false, removeAdditional: false, useDefaults: true, coerceTypes: false, strict: false });
 const queryAjv = new Ajv({ allErrors: false, removeAdditional: false, useDefaults: true, coerceTypes: 'array', strict: false });
 
+/**
+ * Node's HTTP parser rejected the bytes on a connection (fastify `clientErrorHandler`). Answer in
+ * our JSON shape, unless a response has already started on this socket, then drop the connection.
+ */
+function onClientError(err: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has nobody left to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !pending?.headersSent) socket.write(clientErrorResponse(err));
+  socket.destroy(err);
+}
+
+/**
+ * RFC 9110 §10.1.1: a server that cannot meet an Expect other than 100-continue "ought to respond
+ * with a 417 (Expectation Failed)". Node sends a bare 417 unless this event is handled.
+ */
+function onUnmetExpectation(_request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify({ error: 'invalid_request', error_description: 'Only "Expect: 100-continue" is supported.' });
+  response
+    .writeHead(417, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+      Connection: 'close',
+    })
+    .end(body);
+}
+
 // Request ids are unique across every listener of the process (public and admin share one log).
 let requestCounter = 0;
 const requestIdPrefix = process.pid.toString(36);
 
-/** A fastify instance with the shared parsers, limits, error mapping and security headers. */
+/**
+ * A fastify instance with the shared parsers, limits, error mapping and security headers. Every
+ * error response, including the ones fastify and Node produce before a route runs (malformed or
+ * overlong paths, unparsable HTTP, oversized headers, shutdown), is RFC 6749 §5.2-shaped JSON
+ * `{"error", "error_description"}` with `Cache-Control: no-store`, never a stack trace.
+ */
 export function createServer(options: ServerOptions): FastifyInstance {
+  const handleError = errorHandler(options.realm);
+  // Graceful shutdown: set once close() has begun (see the hooks below).
+  let closing = false;
   const app = Fastify({
     logger: options.logger,
     logController: new LogController({ disableRequestLogging: !options.logRequests }),
@@ -57,9 +97,19 @@ export function createServer(options: ServerOptions): FastifyInstance {
     requestIdHeader: false,
     genReqId: () => `${requestIdPrefix}-${(++requestCounter).toString(36)}`,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
-    return503OnClosing: true,
+    // Requests arriving during shutdown get a 503 in our shape from the onRequest hook below.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // Router errors before any route or hook runs: bad percent-encoding (FST_ERR_BAD_URL), a path
+    // parameter over maxParamLength (FST_ERR_MAX_PARAM_LENGTH), a failed async constraint.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('X-Content-Type-Options', 'nosniff');
+      if (closing) reply.header('Connection', 'close');
+      handleError(error, request, reply);
+    },
+    clientErrorHandler: onClientError,
   });
+  app.server.on('checkExpectation', onUnmetExpectation);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(FORM_CONTENT_TYPE, { parseAs: 'string' }, (_req, body, done) => {
     done(null, new FormParams(body as string));
@@ -74,16 +124,21 @@ export function createServer(options: ServerOptions): FastifyInstance {
     }
   });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
-  app.setErrorHandler(errorHandler(options.realm));
+  app.setErrorHandler(handleError);
   app.setNotFoundHandler((_request, reply) => {
     reply.code(404).header('Cache-Control', 'no-store').send({ error: 'not_found', error_description: 'No such endpoint.' });
   });
   // Graceful shutdown: once close() has begun, answer in-flight requests with `Connection: close`
-  // so their keep-alive sockets end with the response instead of holding the close for the idle timeout.
-  let closing = false;
+  // so their keep-alive sockets end with the response instead of holding the close for the idle timeout,
+  // and refuse new requests on such sockets with 503 (DESIGN.md §7: temporarily_unavailable).
   app.addHook('preClose', (done) => {
     closing = true;
     done();
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) {
+      return sendError(reply.header('Retry-After', '1'), new OAuthError('temporarily_unavailable', 'The server is shutting down; retry the request.'));
+    }
   });
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('X-Content-Type-Options', 'nosniff');
