@@ -114,7 +114,14 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     const publicApp = createServer({ ...serverOptions, realm: config.issuer });
     instrument(publicApp, metrics, 'public');
     // Routes opt in with `config: { rateLimit: {...} }` (the token endpoint, the login form).
-    await publicApp.register(rateLimit, { global: false, ...(redis ? { redis, nameSpace: 'latch-rl:', skipOnError: true } : {}) });
+    // Only a refused request says when to come back (Retry-After); X-RateLimit-* headers on every
+    // response would cost time on the hot path and tell callers about other clients' budgets.
+    await publicApp.register(rateLimit, {
+      global: false,
+      addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+      addHeaders: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': true },
+      ...(redis ? { redis, nameSpace: 'latch-rl:', skipOnError: true } : {}),
+    });
     const discovery = new DiscoveryRegistry();
     wellKnownRoutes(publicApp, { issuer: config.issuer, discovery, keys });
     const registration = new RegistrationService({
