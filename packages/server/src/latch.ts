@@ -37,6 +37,7 @@ import { ClientJwks } from './services/client-jwks.ts';
 import { ClientService } from './services/clients.ts';
 import { InteractionSealer } from './services/interaction.ts';
 import { MemoryLoginThrottle, RedisLoginThrottle } from './services/login-throttle.ts';
+import { Maintenance } from './services/maintenance.ts';
 import { createOutbound, type Outbound } from './services/outbound.ts';
 import { RegistrationService, registrationLimits } from './services/registration.ts';
 import { SessionService } from './services/sessions.ts';
@@ -240,6 +241,13 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     adminAuditRoutes(adminApp, { audit: storage.audit });
     oidc.adminRoutes(adminApp);
 
+    const maintenance = new Maintenance(
+      storage,
+      clock,
+      { intervalSeconds: config.maintenance.interval, retentionSeconds: config.maintenance.retention },
+      (err) => publicApp.log.warn({ err: (err as Error).message }, 'clean-up of expired rows failed'),
+    );
+
     let closed = false;
     return {
       config,
@@ -260,6 +268,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
         const publicUrl = await publicApp.listen({ host: config.public.host, port: config.public.port });
         const adminUrl = await adminApp.listen({ host: config.admin.host, port: config.admin.port });
         oidc.start();
+        maintenance.start();
         return { publicUrl, adminUrl };
       },
       async close() {
@@ -269,6 +278,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
         await Promise.all([publicApp.close(), adminApp.close()]);
         redis?.disconnect();
         await oidc.stop();
+        await maintenance.stop();
         await outbound.close();
         await storage.close();
       },

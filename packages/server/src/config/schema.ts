@@ -124,7 +124,12 @@ export const configSchema = z
         loginPerUsername: z.number().int().min(1).default(5).describe('Failed sign-ins allowed per username per window.'),
         loginWindow: seconds.default(300).describe('Window of the login limits, in seconds (the lockout length).'),
         tokenPerClient: z.number().int().min(1).default(100000).describe('Token requests allowed per client per minute.'),
-        registerPerIp: z.number().int().min(1).default(20).describe('Dynamic client registration requests (POST /oauth2/register) allowed per IP address per minute.'),
+        registerPerIp: z
+          .number()
+          .int()
+          .min(1)
+          .default(20)
+          .describe('Dynamic client registration requests (POST /oauth2/register) allowed per IP address per minute.'),
       })
       .prefault({}),
     redis: z
@@ -140,6 +145,12 @@ export const configSchema = z
       .object({
         allowLoopback: z.boolean().default(false).describe('Allow outgoing requests (back-channel logout, jwks_uri) to loopback. Development and tests only.'),
         timeoutMs: z.number().int().min(100).max(60000).default(5000).describe('Timeout of outgoing requests in milliseconds.'),
+      })
+      .prefault({}),
+    maintenance: z
+      .object({
+        interval: z.number().int().min(0).default(600).describe('Seconds between clean-ups of expired tokens, codes and assertion ids (0 turns them off).'),
+        retention: z.number().int().min(0).default(3600).describe('Seconds an expired token or code is kept before it is deleted.'),
       })
       .prefault({}),
     outbox: z
