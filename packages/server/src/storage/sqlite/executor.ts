@@ -27,8 +27,21 @@ export class SqliteExecutor {
   private busy = false;
   private flushScheduled = false;
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
+  /** Committed batches and the transactions they carried (for metrics and tests). */
+  readonly stats = { batches: 0, transactions: 0 };
+  /** Transaction control as prepared statements: `exec` parses its SQL on every call. */
+  private readonly control: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', BetterSqlite3.Statement>;
 
-  constructor(readonly db: BetterSqlite3.Database) {}
+  constructor(readonly db: BetterSqlite3.Database) {
+    this.control = {
+      begin: db.prepare('begin immediate'),
+      commit: db.prepare('commit'),
+      rollback: db.prepare('rollback'),
+      savepoint: db.prepare('savepoint job'),
+      release: db.prepare('release job'),
+      rollbackTo: db.prepare('rollback to job'),
+    };
+  }
 
   /** A cached prepared statement (preparing costs more than running a point query). */
   prepare(sql: string): BetterSqlite3.Statement {
@@ -110,22 +123,24 @@ export class SqliteExecutor {
     const outcomes: { job: Job; ok: boolean; value: unknown }[] = [];
     try {
       // IMMEDIATE takes the write lock up front: no lock upgrade failures against other processes.
-      this.db.exec('begin immediate');
+      this.control.begin.run();
       for (const job of batch) {
-        this.db.exec('savepoint job');
+        this.control.savepoint.run();
         try {
           const value = await this.inside.run(true, job.work);
-          this.db.exec('release job');
+          this.control.release.run();
           outcomes.push({ job, ok: true, value });
         } catch (err) {
-          this.db.exec('rollback to job');
-          this.db.exec('release job');
+          this.control.rollbackTo.run();
+          this.control.release.run();
           outcomes.push({ job, ok: false, value: err });
         }
       }
-      this.db.exec('commit');
+      this.control.commit.run();
+      this.stats.batches++;
+      this.stats.transactions += batch.length;
     } catch (err) {
-      if (this.db.inTransaction) this.db.exec('rollback');
+      if (this.db.inTransaction) this.control.rollback.run();
       this.busy = false;
       for (const job of batch) job.reject(err);
       this.release();
