@@ -67,8 +67,6 @@ for (const backend of backends()) {
       try {
         const first = await a.register(t, valid);
         assert.equal(first.status, 201, JSON.stringify(first.body));
-        assert.equal(first.headers.get('x-ratelimit-limit'), '3');
-        assert.equal(first.headers.get('x-ratelimit-remaining'), '2');
         assert.equal((await a.register(t, { ...valid, scope: 'admin' })).status, 400);
         assert.equal((await a.register(t, '{"not json')).status, 400);
         const count = await dynamicClientCount(t);
