@@ -290,6 +290,30 @@ for (const backend of backends() as Backend[]) {
       }
     });
 
+    test('a receiver slower than outbound.timeoutMs times out and is retried; every attempt carries the same jti', async () => {
+      const t = await startLatch(backend, { config: { ...FAST, 'outbound.timeoutMs': 300 } });
+      try {
+        const { session } = await seed(t, receiver);
+        receiver.delayMs = 1500;
+        const sent = receiver.received.length;
+        assert.ok(await end(t, session));
+        const slow = await eventually(async () => {
+          const e = await eventFor(t, session.sid);
+          return e && e.attempts >= 2 ? e : undefined;
+        }, 'two timed-out attempts');
+        assert.equal(slow.status, 'pending');
+        assert.equal(slow.last_error, 'timeout');
+        receiver.delayMs = 0;
+        await eventually(async () => (await eventFor(t, session.sid))?.status === 'delivered', 'delivery once the receiver is fast again');
+        const jtis = new Set(receiver.received.slice(sent).map((r) => peek(r.logoutToken as string).jti));
+        assert.ok(receiver.received.length - sent >= 2, 'the receiver saw the timed-out attempt too (at-least-once)');
+        assert.equal(jtis.size, 1, 'so it must deduplicate by jti, which never changes');
+      } finally {
+        receiver.delayMs = 0;
+        await t.close();
+      }
+    });
+
     test('two Latch processes on one database: every logout token is delivered exactly once', async () => {
       const a = await startLatch(backend, { config: FAST });
       const b = await startLatch(backend, { database: a.database, config: FAST });
