@@ -98,9 +98,16 @@ const migrator = (handle: DatabaseHandle) =>
   new Migrator({ db: handle.db, provider: migrationProvider(handle.dialect), ...(handle.pgSchema ? { migrationTableSchema: handle.pgSchema } : {}) });
 
 export async function migrateToLatest(handle: DatabaseHandle): Promise<MigrationReport> {
-  const { error, results } = await migrator(handle).migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator(handle).migrateToLatest();
+    if (!error) return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+    // Kysely's PostgreSQL introspection (run before taking the migration lock) scans every schema of
+    // the database and looks each name up again; a schema or table dropped meanwhile by someone else
+    // (tests isolate themselves in throwaway schemas) fails that scan with 3F000 / 42P01. Try again.
+    const code = (error as { code?: string }).code;
+    if (handle.dialect === 'postgres' && (code === '3F000' || code === '42P01') && attempt < 5) continue;
+    throw error instanceof Error ? error : new Error(String(error));
+  }
 }
 
 export async function pendingMigrations(handle: DatabaseHandle): Promise<string[]> {
