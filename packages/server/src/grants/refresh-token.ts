@@ -90,7 +90,14 @@ export const refreshTokenGrant: GrantHandler<'storage' | 'lifetimes' | 'sessions
       rotation = { kind: 'rotate', record };
     } else {
       const successor = record.successorId === null ? undefined : await deps.storage.refreshTokens.lookup(record.successorId);
-      if (!successor || successor.consumedAt !== null || successor.revokedAt !== null) return endForReplay(deps, session, now);
+      if (!successor || successor.consumedAt !== null || successor.revokedAt !== null) {
+        // The two reads above are not one snapshot: a concurrent lost-response retry of this same token
+        // may have revoked that successor and pointed this token at a new one in between. That is a
+        // lost race, not a replay; only a successor that is still this token's successor proves one.
+        const current = await deps.storage.refreshTokens.lookup(record.id);
+        if (current && current.successorId !== record.successorId) throw invalidGrant(INVALID_TOKEN);
+        return endForReplay(deps, session, now);
+      }
       rotation = { kind: 'replay-lost-response', record, successor };
     }
     if (!mayIssueRefreshToken(client, record.scope)) throw invalidGrant('Refresh tokens are no longer issued to this client.');

@@ -46,6 +46,10 @@ export function createMetrics(db: DatabaseHandle, options: { defaultMetrics: boo
 /** Observes every request of a listener, labelled by route pattern (never the raw URL). */
 export function instrument(app: FastifyInstance, metrics: Metrics, listener: 'public' | 'admin'): void {
   const started = new WeakMap<object, bigint>();
+  // Label-bound children, cached per route/method/status: prom-client hashes the label set on every
+  // un-bound call, which showed up on the hot paths.
+  const counters = new Map<string, { inc(): void }>();
+  const timers = new Map<string, { observe(v: number): void }>();
   app.addHook('onRequest', (request, _reply, done) => {
     started.set(request.raw, process.hrtime.bigint());
     done();
@@ -53,8 +57,24 @@ export function instrument(app: FastifyInstance, metrics: Metrics, listener: 'pu
   app.addHook('onResponse', (request, reply, done) => {
     const start = started.get(request.raw);
     const route = request.routeOptions.url ?? 'unmatched';
-    metrics.requests.inc({ listener, method: request.method, route, status: reply.statusCode });
-    if (start !== undefined) metrics.duration.observe({ listener, method: request.method, route }, Number(process.hrtime.bigint() - start) / 1e9);
+    const method = request.method;
+    const status = reply.statusCode;
+    const counterKey = `${method} ${route} ${status}`;
+    let counter = counters.get(counterKey);
+    if (!counter) {
+      counter = metrics.requests.labels({ listener, method, route, status });
+      counters.set(counterKey, counter);
+    }
+    counter.inc();
+    if (start !== undefined) {
+      const timerKey = `${method} ${route}`;
+      let timer = timers.get(timerKey);
+      if (!timer) {
+        timer = metrics.duration.labels({ listener, method, route });
+        timers.set(timerKey, timer);
+      }
+      timer.observe(Number(process.hrtime.bigint() - start) / 1e9);
+    }
     done();
   });
 }
