@@ -16,7 +16,15 @@ const handle = openDatabase({ url });
 await migrateToLatest(handle);
 const storage = createStorage(handle);
 const now = Date.now();
-const user = await storage.users.add({ id: 'benchuser0000000000000', username: 'bench-user', passwordHash: null, email: null, emailVerified: false, name: null, now });
+const user = await storage.users.add({
+  id: 'benchuser0000000000000',
+  username: 'bench-user',
+  passwordHash: null,
+  email: null,
+  emailVerified: false,
+  name: null,
+  now,
+});
 const out = createWriteStream(outFile);
 const BATCH = 500;
 for (let done = 0; done < count; done += BATCH) {
@@ -37,7 +45,14 @@ for (let done = 0; done < count; done += BATCH) {
           now,
         });
         const rt = mintToken('rt');
-        await repos.refreshTokens.add({ hash: rt.hash, sessionId: session.id, accessTokenId: null, scope: ['read', 'write'], createdAt: now, expiresAt: now + 86_400_000 });
+        await repos.refreshTokens.add({
+          hash: rt.hash,
+          sessionId: session.id,
+          accessTokenId: null,
+          scope: ['read', 'write'],
+          createdAt: now,
+          expiresAt: now + 86_400_000,
+        });
         tokens.push(rt.token);
       }),
     ),
