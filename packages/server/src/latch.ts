@@ -111,6 +111,9 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     // Shared rate limits across processes when Redis is configured; in memory otherwise.
     const redis = config.redis.url ? new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false }) : undefined;
     redis?.on('error', () => {});
+    // Commands sent before the connection is up fail at once (no offline queue), and the limits skip
+    // them: wait briefly for Redis so the first requests after a start are counted too.
+    if (redis) await waitForRedis(redis, 3000);
 
     const publicApp = createServer({ ...serverOptions, realm: config.issuer });
     instrument(publicApp, metrics, 'public');
@@ -287,4 +290,18 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     await db.close().catch(() => {});
     throw err;
   }
+}
+
+/** Resolves when Redis is ready or after `timeoutMs`; Latch then runs with limits that skip Redis errors. */
+function waitForRedis(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    redis.once('ready', done);
+  });
 }

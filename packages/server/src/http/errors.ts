@@ -47,7 +47,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   ) {
     return true;
   }
-  return /Connection terminated|timeout exceeded when trying to connect|database connection is not open|Cannot use a pool after calling end/i.test(
+  // pg: a client whose connection died mid-transaction refuses further queries ("… is not queryable").
+  return /Connection terminated|timeout exceeded when trying to connect|database connection is not open|Cannot use a pool after calling end|is not queryable/i.test(
     e.message ?? '',
   );
 }

@@ -131,19 +131,27 @@ export function createServer(options: ServerOptions): FastifyInstance {
   // Graceful shutdown: once close() has begun, answer in-flight requests with `Connection: close`
   // so their keep-alive sockets end with the response instead of holding the close for the idle timeout,
   // and refuse new requests on such sockets with 503 (DESIGN.md §7: temporarily_unavailable).
+  const inFlight = new Set<import('node:http').ServerResponse>();
   app.addHook('preClose', (done) => {
     closing = true;
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
     done();
   });
-  app.addHook('onRequest', async (_request, reply) => {
-    if (closing) {
-      return sendError(reply.header('Retry-After', '1'), new OAuthError('temporarily_unavailable', 'The server is shutting down; retry the request.'));
-    }
-  });
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  // Synchronous hooks and no global onSend hook: onSend and async hooks showed up on the hot paths.
+  app.addHook('onRequest', (_request, reply, done) => {
     reply.header('X-Content-Type-Options', 'nosniff');
-    if (closing) reply.header('Connection', 'close');
-    done(null, payload);
+    if (closing) {
+      sendError(
+        reply.header('Retry-After', '1').header('Connection', 'close'),
+        new OAuthError('temporarily_unavailable', 'The server is shutting down; retry the request.'),
+      );
+      return;
+    }
+    const res = reply.raw;
+    inFlight.add(res);
+    // 'close' comes after the response finished and also when the client went away first.
+    res.once('close', () => inFlight.delete(res));
+    done();
   });
   return app;
 }

@@ -81,7 +81,7 @@ export function tokenRoutes(app: FastifyInstance, deps: TokenEndpointDeps): void
     TOKEN_PATH,
     {
       errorHandler: backChannelErrorHandler(deps.issuer),
-      onSend: noStore,
+      onRequest: noStore,
       preHandler: async (request) => {
         const params = readBackChannelForm(request);
         const caller = await authenticateClient(request, params, deps);
