@@ -146,12 +146,14 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       : new MemoryLoginThrottle(loginLimits, clock);
     const interactions = await InteractionSealer.init({ settings: storage.settings, clock });
     const browserSessions = new BrowserSessionService(storage, clock, config.sessions.browserSessionTtl);
+    const outbound = createOutbound({ allowLoopback: config.outbound.allowLoopback, timeoutMs: config.outbound.timeoutMs });
+    const oidc = new Oidc({ config, storage, keys, clock, outbound, log: publicApp.log });
     const authorize = new AuthorizeService({
       repos: storage,
       browserSessions,
       interactions,
       throttle: loginThrottle,
-      keys,
+      idTokenHints: oidc.idTokens,
       clock,
       issuer: config.issuer,
       authorizationCodeTtl: config.tokens.authorizationCodeTtl,
@@ -173,8 +175,6 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     });
 
     // Back channel: token, introspection and revocation endpoints (issue 3).
-    const outbound = createOutbound({ allowLoopback: config.outbound.allowLoopback, timeoutMs: config.outbound.timeoutMs });
-    const oidc = new Oidc({ config, storage, keys, clock, outbound, log: publicApp.log });
     const sessions = new SessionService(oidc.sessionEvents);
     const clientJwks = new ClientJwks(outbound, clock);
     const clientAuth = new ClientAuthenticator({

@@ -6,8 +6,6 @@
  * the user (RFC 6749 §4.1.2.1: never redirected); everything after that becomes an error response
  * to the client's redirect URI.
  */
-import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
-import type { KeyStore } from '../crypto/keys.ts';
 import { verifyAgainstDummy, verifyPassword } from '../crypto/password.ts';
 import { mintToken } from '../crypto/random.ts';
 import {
@@ -28,6 +26,7 @@ import type { Clock } from '../domain/clock.ts';
 import { invalidRequest, OAuthError } from '../domain/errors.ts';
 import { resolveRedirectUri } from '../domain/redirect-uri.ts';
 import { describeScopes, type ScopeDescription } from '../domain/scope-descriptions.ts';
+import type { IdTokenService } from '../oidc/id-token.ts';
 import type { Repositories } from '../storage/repositories.ts';
 import type { BrowserSessionService, CurrentBrowserSession } from './browser-sessions.ts';
 import type { Interaction, InteractionSealer } from './interaction.ts';
@@ -56,7 +55,8 @@ export interface AuthorizeDeps {
   browserSessions: BrowserSessionService;
   interactions: InteractionSealer;
   throttle: LoginThrottle;
-  keys: Pick<KeyStore, 'jwks'>;
+  /** Verifies ID tokens this server issued (oidc/id-token.ts). */
+  idTokenHints: Pick<IdTokenService, 'verifyHint'>;
   clock: Clock;
   issuer: string;
   /** seconds */
@@ -269,25 +269,14 @@ export class AuthorizeService {
 
   /**
    * OIDC Core §3.1.2.1 id_token_hint: an ID token this server issued to this client, "passed as a
-   * hint about the End-User's current or past authenticated session". Its signature must verify with
-   * one of our published keys and its issuer and audience must match; it may have expired (the spec
+   * hint about the End-User's current or past authenticated session". It may have expired (the spec
    * expects that: "SHOULD NOT return an error when the ID Token ... has expired"). Returns its `sub`.
    */
   private async verifyIdTokenHint(hint: string, clientId: string): Promise<string> {
-    const bad = () => invalidRequest('id_token_hint is not a valid ID token issued by this server for this client.');
-    let payload: Record<string, unknown>;
-    try {
-      const jwks = createLocalJWKSet((await this.deps.keys.jwks()) as JSONWebKeySet);
-      const verified = await compactVerify(hint, jwks, { algorithms: ['RS256', 'ES256'] });
-      if (verified.protectedHeader.typ !== undefined && !/^(JWT|application\/jwt)$/i.test(verified.protectedHeader.typ)) throw bad();
-      payload = JSON.parse(new TextDecoder().decode(verified.payload));
-    } catch {
-      throw bad();
+    const result = await this.deps.idTokenHints.verifyHint(hint, { expiredGraceMs: Number.POSITIVE_INFINITY });
+    if (!result.ok || !result.hint.aud.includes(clientId)) {
+      throw invalidRequest('id_token_hint is not a valid ID token issued by this server for this client.');
     }
-    const aud = payload.aud;
-    const audiences = Array.isArray(aud) ? aud : [aud];
-    // A logout token (OIDC Back-Channel Logout §2.4) carries `events`; it is not an ID token.
-    if (payload.iss !== this.deps.issuer || !audiences.includes(clientId) || typeof payload.sub !== 'string' || payload.events !== undefined) throw bad();
-    return payload.sub;
+    return result.hint.sub;
   }
 }
