@@ -102,7 +102,6 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     await keys.ensureInitialKeys();
     const admin = await AdminTokenVerifier.init({ configured: config.admin.token, settings: storage.settings, clock });
     const metrics = createMetrics(db, { defaultMetrics: options.defaultMetrics ?? false });
-    const users = new UserService(storage, clock);
     const clients = new ClientService(storage, clock);
 
     const logger = options.logger === false ? false : { ...pinoOptions(config.log.level), ...(options.logStream ? { stream: options.logStream } : {}) };
@@ -176,6 +175,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
 
     // Back channel: token, introspection and revocation endpoints (issue 3).
     const sessions = new SessionService(oidc.sessionEvents);
+    const users = new UserService(storage, clock, sessions);
     const clientJwks = new ClientJwks(outbound, clock);
     const clientAuth = new ClientAuthenticator({
       clients: storage.clients,

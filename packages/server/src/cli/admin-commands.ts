@@ -3,11 +3,16 @@ import { configKeys } from '../config/load.ts';
 import { configReferenceMarkdown } from '../config/reference.ts';
 import { systemClock } from '../domain/clock.ts';
 import { publicUser } from '../domain/user.ts';
+import { BackchannelLogout } from '../oidc/backchannel-logout.ts';
 import { AdminTokenVerifier } from '../services/admin-token.ts';
 import { ClientService, clientView } from '../services/clients.ts';
+import { SessionService } from '../services/sessions.ts';
 import { UserService } from '../services/users.ts';
 import { cliActor, type GlobalOptions, keyStore, printTable, readConfig, readStdin, withStorage } from './context.ts';
 import { keyCommands } from './key-commands.ts';
+
+/** Sessions ended from the CLI still announce themselves: the events wait in the outbox for a server's dispatcher. */
+const cliSessions = () => new SessionService(new BackchannelLogout());
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -102,7 +107,7 @@ export function adminCommands(program: Command): void {
     .action(async (opts: { username: string; passwordStdin?: boolean; email?: string; name?: string; json?: boolean }) => {
       const password = opts.passwordStdin ? await readStdin() : undefined;
       await withStorage(global(), async (storage) => {
-        const created = await new UserService(storage, systemClock).create(
+        const created = await new UserService(storage, systemClock, cliSessions()).create(
           { username: opts.username, password, email: opts.email, name: opts.name },
           cliActor(),
         );
@@ -119,7 +124,7 @@ export function adminCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { query?: string; limit: string; cursor?: string; json?: boolean }) =>
       withStorage(global(), async (storage) => {
-        const page = await new UserService(storage, systemClock).list({ limit: Number(opts.limit), cursor: opts.cursor, query: opts.query });
+        const page = await new UserService(storage, systemClock, cliSessions()).list({ limit: Number(opts.limit), cursor: opts.cursor, query: opts.query });
         const users = page.items.map(publicUser);
         if (opts.json) console.log(JSON.stringify({ users, next_cursor: page.nextCursor ?? null }, null, 2));
         else {
@@ -134,7 +139,7 @@ export function adminCommands(program: Command): void {
     .argument('<id>', 'user id')
     .action(async (id: string) =>
       withStorage(global(), async (storage) => {
-        const u = await new UserService(storage, systemClock).deactivate(id, cliActor());
+        const u = await new UserService(storage, systemClock, cliSessions()).deactivate(id, cliActor());
         if (!u) throw new Error(`no user with id ${id}`);
         console.log(`deactivated ${u.username}`);
       }),

@@ -3,7 +3,7 @@ import { randomId } from '../crypto/random.ts';
 import type { Clock } from '../domain/clock.ts';
 import { OAuthError } from '../domain/errors.ts';
 import { emailProblem, passwordProblem, type User, usernameProblem } from '../domain/user.ts';
-import type { ListOptions, Page, Storage, UserChanges } from '../storage/repositories.ts';
+import type { FinishReason, ListOptions, Page, Repositories, Session, Storage, UserChanges } from '../storage/repositories.ts';
 import { type Actor, audit } from './audit.ts';
 
 export interface CreateUserInput {
@@ -41,11 +41,34 @@ function check(input: UpdateUserInput) {
   if (input.name !== undefined && input.name !== null && input.name.length > 200) throw fieldError('name', 'must be at most 200 characters');
 }
 
+/** Ends sessions (with their events, e.g. back-channel logout) inside the caller's transaction. */
+export interface SessionEnder {
+  end(repos: Repositories, session: Session, reason: FinishReason, now: number): Promise<boolean>;
+}
+
 export class UserService {
   constructor(
     private readonly storage: Storage,
     private readonly clock: Clock,
+    private readonly sessions: SessionEnder,
   ) {}
+
+  /**
+   * Logout must mean logout: a deactivated account, or a password set by an administrator, ends
+   * every session of the user (each with its back-channel logout) and every browser session, in the
+   * same transaction as the change.
+   */
+  private async endEverySession(repos: Repositories, userId: string, reason: FinishReason, now: number): Promise<number> {
+    let ended = 0;
+    for (;;) {
+      // Ended sessions drop out of the active list, so the first page is always the next batch.
+      const page = await repos.sessions.listByUser(userId, { limit: 200, active: true });
+      for (const session of page.items) if (await this.sessions.end(repos, session, reason, now)) ended++;
+      if (!page.nextCursor) break;
+    }
+    await repos.browserSessions.finishByUser(userId, now);
+    return ended;
+  }
 
   async create(input: CreateUserInput, actor: Actor): Promise<User> {
     check(input);
@@ -97,11 +120,14 @@ export class UserService {
       if (input.active === false && existing.deactivatedAt === null) changes.deactivatedAt = now;
       if (input.active === true) changes.deactivatedAt = null;
       const user = await repos.users.update(id, changes, now);
+      let sessionsEnded = 0;
+      if (changes.deactivatedAt) sessionsEnded = await this.endEverySession(repos, id, 'user_deactivated', now);
+      else if (passwordHash !== undefined) sessionsEnded = await this.endEverySession(repos, id, 'password_change', now);
       // Name the fields that changed (never their values: one of them may be the password).
       const fields = Object.entries(input)
         .filter(([, v]) => v !== undefined)
         .map(([k]) => k);
-      await audit(repos.audit, actor, 'user.update', { type: 'user', id }, now, { fields });
+      await audit(repos.audit, actor, 'user.update', { type: 'user', id }, now, { fields, ...(sessionsEnded ? { sessions_ended: sessionsEnded } : {}) });
       return user;
     });
   }

@@ -325,6 +325,8 @@ export interface BrowserSessionRepository {
   reauthenticate(id: number, authenticatedAt: number, amr: string[]): Promise<void>;
   touch(id: number, now: number): Promise<void>;
   finish(id: number, now: number): Promise<boolean>;
+  /** Finishes every open browser session of a user; returns how many. */
+  finishByUser(userId: string, now: number): Promise<number>;
 }
 
 export interface ClientAssertionJtiRepository {

@@ -50,6 +50,11 @@ export function browserSessionRepository(db: Kysely<Database>): BrowserSessionRe
     async touch(id, now) {
       await db.updateTable('browser_sessions').set({ last_active_at: now }).where('id', '=', id).execute();
     },
+    async finishByUser(userId, now) {
+      return affected(
+        await db.updateTable('browser_sessions').set({ finished_at: now }).where('user_id', '=', userId).where('finished_at', 'is', null).executeTakeFirst(),
+      );
+    },
     async finish(id, now) {
       return (
         affected(
