@@ -147,10 +147,13 @@ export function createServer(options: ServerOptions): FastifyInstance {
       );
       return;
     }
-    const res = reply.raw;
-    inFlight.add(res);
-    // 'close' comes after the response finished and also when the client went away first.
-    res.once('close', () => inFlight.delete(res));
+    // Responses whose client went away never reach onResponse; drop them when the set grows.
+    if (inFlight.size >= 10_000) for (const res of inFlight) if (res.writableEnded || res.destroyed) inFlight.delete(res);
+    inFlight.add(reply.raw);
+    done();
+  });
+  app.addHook('onResponse', (_request, reply, done) => {
+    inFlight.delete(reply.raw);
     done();
   });
   return app;

@@ -51,13 +51,12 @@ export function authorizationHeader(request: FastifyRequest): string | undefined
 }
 
 /**
- * RFC 6749 §5.1: "Cache-Control: no-store" and "Pragma: no-cache" on every response, errors included.
- * Set as the request arrives (an onRequest hook) rather than in onSend, which is measurably dearer.
+ * RFC 6749 §5.1: "Cache-Control: no-store" and "Pragma: no-cache" on every response, errors included:
+ * the handlers call this first, and `backChannelErrorHandler` does for every error (a route hook
+ * would cost a hook run per request on the hot paths).
  */
-export function noStore(_request: FastifyRequest, reply: FastifyReply, done: () => void): void {
-  reply.header('Cache-Control', 'no-store');
-  reply.header('Pragma', 'no-cache');
-  done();
+export function noStore(reply: FastifyReply): FastifyReply {
+  return reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
 }
 
 /**
@@ -67,6 +66,7 @@ export function noStore(_request: FastifyRequest, reply: FastifyReply, done: () 
 export function backChannelErrorHandler(realm: string) {
   const shared = errorHandler(realm);
   return (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    noStore(reply);
     const code = (err as FastifyError | undefined)?.code;
     if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
       return shared(invalidRequest('The request body must be application/x-www-form-urlencoded parameters.'), request, reply);

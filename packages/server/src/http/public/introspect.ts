@@ -16,7 +16,8 @@ export interface IntrospectionEndpointDeps extends IntrospectionDeps {
 
 export function introspectionRoutes(app: FastifyInstance, deps: IntrospectionEndpointDeps): void {
   const endpoint = deps.issuer + INTROSPECTION_PATH;
-  app.post(INTROSPECTION_PATH, { errorHandler: backChannelErrorHandler(deps.issuer), onRequest: noStore }, async (request, reply) => {
+  app.post(INTROSPECTION_PATH, { errorHandler: backChannelErrorHandler(deps.issuer) }, async (request, reply) => {
+    noStore(reply);
     const params = readBackChannelForm(request);
     const caller = await deps.clientAuth.authenticate({ authorization: authorizationHeader(request), params, endpoint }, { allowPublic: false });
     const token = params.get('token');

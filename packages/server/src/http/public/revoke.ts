@@ -18,7 +18,8 @@ export interface RevocationEndpointDeps extends RevocationDeps {
 
 export function revocationRoutes(app: FastifyInstance, deps: RevocationEndpointDeps): void {
   const endpoint = deps.issuer + REVOCATION_PATH;
-  app.post(REVOCATION_PATH, { errorHandler: backChannelErrorHandler(deps.issuer), onRequest: noStore }, async (request, reply) => {
+  app.post(REVOCATION_PATH, { errorHandler: backChannelErrorHandler(deps.issuer) }, async (request, reply) => {
+    noStore(reply);
     const params = readBackChannelForm(request);
     const caller = await deps.clientAuth.authenticate({ authorization: authorizationHeader(request), params, endpoint }, { allowPublic: true });
     const token = params.get('token');

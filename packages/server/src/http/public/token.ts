@@ -81,8 +81,8 @@ export function tokenRoutes(app: FastifyInstance, deps: TokenEndpointDeps): void
     TOKEN_PATH,
     {
       errorHandler: backChannelErrorHandler(deps.issuer),
-      onRequest: noStore,
-      preHandler: async (request) => {
+      preHandler: async (request, reply) => {
+        noStore(reply);
         const params = readBackChannelForm(request);
         const caller = await authenticateClient(request, params, deps);
         contexts.set(request, { params, caller });
