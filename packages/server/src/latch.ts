@@ -88,6 +88,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     url: config.database.url,
     poolSize: config.database.poolSize,
     sqliteSynchronous: config.database.sqliteSynchronous,
+    backgroundCheckpoints: true,
     ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
   });
   try {

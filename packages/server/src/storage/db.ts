@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Dialect } from './dialect.ts';
 import { migrationProvider } from './migrations/index.ts';
 import type { Database } from './schema.ts';
+import { BackgroundCheckpointer, SAFETY_NET_PAGES } from './sqlite/checkpointer.ts';
 import { SharedSqliteDialect } from './sqlite/driver.ts';
 import { SqliteExecutor } from './sqlite/executor.ts';
 
@@ -33,6 +34,8 @@ export interface OpenOptions {
   sqliteSynchronous?: 'normal' | 'full';
   /** PostgreSQL schema to use (tests isolate themselves in throwaway schemas). */
   pgSchema?: string;
+  /** SQLite: run WAL checkpoints on a worker thread (long-running servers). */
+  backgroundCheckpoints?: boolean;
 }
 
 export function sqlitePath(url: string): string {
@@ -50,8 +53,10 @@ export function openDatabase(options: OpenOptions): DatabaseHandle {
     sqlite.pragma(`synchronous = ${options.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    // Checkpoint off the request path: a bigger auto-checkpoint threshold means fewer, larger checkpoints.
-    sqlite.pragma('wal_autocheckpoint = 4000');
+    // Checkpoint off the request path (sqlite/checkpointer.ts) for a server; a one-shot CLI command
+    // keeps SQLite's automatic checkpoints, made less frequent.
+    const checkpointer = options.backgroundCheckpoints && path !== ':memory:' ? new BackgroundCheckpointer(path) : undefined;
+    sqlite.pragma(`wal_autocheckpoint = ${checkpointer ? SAFETY_NET_PAGES : 4000}`);
     sqlite.defaultSafeIntegers(false);
     const executor = new SqliteExecutor(sqlite);
     const db = new Kysely<Database>({ dialect: new SharedSqliteDialect(executor) });
@@ -61,6 +66,7 @@ export function openDatabase(options: OpenOptions): DatabaseHandle {
       sqlite,
       executor,
       async close() {
+        await checkpointer?.stop();
         await db.destroy();
       },
     };
