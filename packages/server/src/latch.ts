@@ -247,8 +247,9 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
 
     const maintenance = new Maintenance(
       storage,
+      sessions,
       clock,
-      { intervalSeconds: config.maintenance.interval, retentionSeconds: config.maintenance.retention },
+      { intervalSeconds: config.maintenance.interval, retentionSeconds: config.maintenance.retention, sessionIdleSeconds: config.sessions.idleTtl },
       (err) => publicApp.log.warn({ err: (err as Error).message }, 'clean-up of expired rows failed'),
     );
 

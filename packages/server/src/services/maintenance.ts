@@ -7,19 +7,26 @@
  */
 import type { Clock } from '../domain/clock.ts';
 import type { Storage } from '../storage/repositories.ts';
+import type { SessionEnder } from './users.ts';
 
 export interface MaintenanceOptions {
   /** Seconds between runs; 0 disables the timer. */
   intervalSeconds: number;
   /** Seconds past expiry before a row is deleted. */
   retentionSeconds: number;
+  /** Sessions unused for this many seconds end by policy (reason `expired`). */
+  sessionIdleSeconds: number;
 }
+
+/** User sessions ended per run at most (each in its own transaction, with its back-channel logout). */
+const SESSIONS_PER_RUN = 500;
 
 export interface CleanupReport {
   accessTokens: number;
   refreshTokens: number;
   authorizationCodes: number;
   clientAssertionJtis: number;
+  sessionsExpired: number;
 }
 
 export class Maintenance {
@@ -27,7 +34,8 @@ export class Maintenance {
   private running: Promise<unknown> | undefined;
 
   constructor(
-    private readonly storage: Pick<Storage, 'accessTokens' | 'refreshTokens' | 'authorizationCodes' | 'clientAssertionJtis'>,
+    private readonly storage: Storage,
+    private readonly sessions: SessionEnder,
     private readonly clock: Clock,
     private readonly options: MaintenanceOptions,
     private readonly onError: (err: unknown) => void = () => {},
@@ -37,11 +45,26 @@ export class Maintenance {
     const now = this.clock();
     const before = now - this.options.retentionSeconds * 1000;
     return {
+      sessionsExpired: await this.expireIdleSessions(now),
       accessTokens: await this.storage.accessTokens.cleanup(before),
       refreshTokens: await this.storage.refreshTokens.cleanup(before),
       authorizationCodes: await this.storage.authorizationCodes.cleanup(before),
       clientAssertionJtis: await this.storage.clientAssertionJtis.cleanup(now),
     };
+  }
+
+  /**
+   * Expiry by policy (DESIGN.md §3: session end is the event, token expiry is not): a device unused
+   * for `sessionIdleSeconds` ends like any other session, so clients hear of it by back-channel logout.
+   * Sessions without a user (client_credentials) have nobody to tell and end in one statement.
+   */
+  private async expireIdleSessions(now: number): Promise<number> {
+    const cutoff = now - this.options.sessionIdleSeconds * 1000;
+    let ended = await this.storage.sessions.expireIdleWithoutUser(cutoff, now);
+    for (const session of await this.storage.sessions.listIdle(cutoff, SESSIONS_PER_RUN)) {
+      if (await this.storage.transaction((repos) => this.sessions.end(repos, session, 'expired', now))) ended++;
+    }
+    return ended;
   }
 
   start(): void {

@@ -182,6 +182,10 @@ export interface SessionRepository {
   /** Guarded: only an unfinished session finishes; returns false when it was already finished. */
   finish(id: number, reason: FinishReason, now: number): Promise<boolean>;
   touch(id: number, now: number): Promise<void>;
+  /** Unfinished sessions of users last active before `before`, oldest first (expiry by policy). */
+  listIdle(before: number, limit: number): Promise<Session[]>;
+  /** Finishes unfinished sessions without a user (client_credentials) last active before `before`. */
+  expireIdleWithoutUser(before: number, now: number): Promise<number>;
 }
 
 export interface AccessTokenRecord {

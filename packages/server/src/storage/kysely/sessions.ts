@@ -85,6 +85,28 @@ export function sessionRepository(db: Kysely<Database>): SessionRepository {
         .executeTakeFirst();
       return affected(res) === 1;
     },
+    async listIdle(before, limit) {
+      const rows = await db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('user_id', 'is not', null)
+        .where('finished_at', 'is', null)
+        .where('last_active_at', '<', before)
+        .orderBy('last_active_at')
+        .limit(limit)
+        .execute();
+      return rows.map(toSession);
+    },
+    async expireIdleWithoutUser(before, now) {
+      const res = await db
+        .updateTable('sessions')
+        .set({ finished_at: now, finish_reason: 'expired' })
+        .where('user_id', 'is', null)
+        .where('finished_at', 'is', null)
+        .where('last_active_at', '<', before)
+        .executeTakeFirst();
+      return affected(res);
+    },
     async touch(id, now) {
       await db.updateTable('sessions').set({ last_active_at: now }).where('id', '=', id).execute();
     },
