@@ -150,7 +150,9 @@ for (const backend of backends() as Backend[]) {
         const e = await eventFor(t, session.sid);
         return e?.status === 'delivered' ? e : undefined;
       }, 'delivery after the receiver came back');
-      assert.ok(delivered.attempts >= 4);
+      // The attempt seen failing may itself have been in flight when the receiver came back, so the
+      // delivery can be that same attempt; what matters is that failed attempts came before it.
+      assert.ok(delivered.attempts >= failing.attempts, `delivered on attempt ${delivered.attempts}`);
       const got = receiver.received.slice(sent);
       assert.equal(got.length, 1, 'nothing reached the receiver while it was down; exactly one request after');
       const { payload } = await verifyLogoutToken(t, got[0]?.logoutToken as string, clientId);
