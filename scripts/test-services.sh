@@ -5,6 +5,8 @@
 # PostgreSQL refuses to run as root, so the cluster belongs to an unprivileged user.
 # Sourcing does not change the caller's shell options (no `set -e` leaking into an interactive shell).
 
+# `set +o` runs in a command substitution, where bash always reports errexit as off: keep -e apart.
+case $- in *e*) _latch_ts_had_errexit=1 ;; *) _latch_ts_had_errexit=0 ;; esac
 _latch_ts_saved_opts="$(set +o)"
 set -euo pipefail
 
@@ -80,7 +82,8 @@ esac
 if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
   # Sourced: restore the caller's options and report through the return status.
   eval "$_latch_ts_saved_opts"
-  unset _latch_ts_saved_opts
+  if [[ $_latch_ts_had_errexit == 1 ]]; then set -e; else set +e; fi
+  unset _latch_ts_saved_opts _latch_ts_had_errexit
   return "$_latch_ts_status"
 fi
 exit "$_latch_ts_status"
