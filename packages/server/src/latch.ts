@@ -99,6 +99,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       encryptionKey: config.keys.encryptionKey,
       clock,
       retireGraceSeconds: Math.max(config.tokens.idTokenTtl, config.tokens.accessTokenTtl) + 300,
+      claimBootstrap: () => storage.settings.addIfAbsent('signing_keys_bootstrap', 'claimed', clock()),
     });
     await keys.ensureInitialKeys();
     const admin = await AdminTokenVerifier.init({ configured: config.admin.token, settings: storage.settings, clock });

@@ -39,6 +39,7 @@ export async function keyStore(storage: Storage, config: LatchConfig): Promise<K
     encryptionKey: config.keys.encryptionKey,
     clock: systemClock,
     retireGraceSeconds: Math.max(config.tokens.idTokenTtl, config.tokens.accessTokenTtl) + 300,
+    claimBootstrap: () => storage.settings.addIfAbsent('signing_keys_bootstrap', 'claimed', systemClock()),
   });
 }
 

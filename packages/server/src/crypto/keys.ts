@@ -80,7 +80,14 @@ export interface KeyStoreOptions {
   retireGraceSeconds: number;
   /** Reload from the database at most this often, so every process sees rotations. */
   refreshMs?: number;
+  /**
+   * Claims the one-time creation of the first keys (e.g. an insert-if-absent of a settings row):
+   * true for exactly one caller across all processes sharing the database.
+   */
+  claimBootstrap?: () => Promise<boolean>;
 }
+
+const missingAlgs = (records: SigningKeyRecord[]) => SIGNING_ALGS.filter((alg) => !records.some((k) => k.alg === alg && k.state === 'active'));
 
 /** In-process view of the signing keys, reloaded from the database so all processes agree. */
 export class KeyStore {
@@ -91,12 +98,24 @@ export class KeyStore {
 
   constructor(private readonly options: KeyStoreOptions) {}
 
-  /** Creates an active RS256 and ES256 key when none exists (first start). Safe with several processes. */
+  /**
+   * Creates an active RS256 and ES256 key when none exists (first start). With several processes
+   * starting together on one database exactly one creates them (`claimBootstrap`); the others wait
+   * for those keys instead of minting their own (two active keys per algorithm, each process
+   * publishing only part of the set until its next reload).
+   */
   async ensureInitialKeys(): Promise<SigningKeyRecord[]> {
-    const existing = await this.options.repo.list();
+    let existing = await this.options.repo.list();
+    if (missingAlgs(existing).length > 0 && this.options.claimBootstrap && !(await this.options.claimBootstrap())) {
+      const deadline = Date.now() + 15_000; // real time: the injected clock may stand still in tests
+      while (missingAlgs(existing).length > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        existing = await this.options.repo.list();
+      }
+    }
     const created: SigningKeyRecord[] = [];
-    for (const alg of SIGNING_ALGS) {
-      if (existing.some((k) => k.alg === alg && k.state === 'active')) continue;
+    // Still missing: first start, or the process that claimed creation died before finishing.
+    for (const alg of missingAlgs(existing)) {
       const record = await generateSigningKey(alg, 'active', this.options.clock(), this.options.encryptionKey);
       await this.options.repo.add(record);
       created.push(record);

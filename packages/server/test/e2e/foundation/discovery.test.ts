@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
-import { backends } from '../../support/backends.ts';
+import { backends, freshDatabase } from '../../support/backends.ts';
 import { startLatch, type TestLatch } from '../../support/latch.ts';
 
 for (const backend of backends()) {
@@ -61,6 +61,28 @@ for (const backend of backends()) {
       assert.match(text, /latch_http_request_duration_seconds_bucket/);
       assert.match(text, /latch_db_pool_connections/);
     });
+
+    // Several processes share a database only on PostgreSQL (SQLite is the one-process shape).
+    if (backend === 'postgres') {
+      test('processes starting together on one empty database create one key per algorithm and publish the same set', async () => {
+        const database = await freshDatabase(backend);
+        const started = await Promise.all([0, 1, 2].map(() => startLatch(backend, { database })));
+        try {
+          const records = await (started[0] as TestLatch).latch.storage.signingKeys.list();
+          assert.deepEqual(records.map((k) => `${k.alg}:${k.state}`).sort(), ['ES256:active', 'RS256:active']);
+          const sets = await Promise.all(
+            started.map(async (x) =>
+              ((await (await fetch(`${x.issuer}/oauth2/keys.json`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid).sort(),
+            ),
+          );
+          assert.deepEqual(sets[1], sets[0]);
+          assert.deepEqual(sets[2], sets[0]);
+        } finally {
+          await Promise.all(started.map((x) => x.stop()));
+          await database.drop();
+        }
+      });
+    }
 
     test('admin API is not served on the public listener', async () => {
       const res = await fetch(`${t.issuer}/admin/v1/users`);
