@@ -42,7 +42,7 @@ import { createOutbound, type Outbound } from './services/outbound.ts';
 import { RegistrationService, registrationLimits } from './services/registration.ts';
 import { SessionService } from './services/sessions.ts';
 import { UserService } from './services/users.ts';
-import { type DatabaseHandle, migrateToLatest, openDatabase } from './storage/db.ts';
+import { type DatabaseHandle, migrateToLatest, openDatabase, pendingMigrations } from './storage/db.ts';
 import { createStorage } from './storage/index.ts';
 import type { Storage } from './storage/repositories.ts';
 
@@ -93,6 +93,14 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
   });
   try {
     if (config.database.autoMigrate) await migrateToLatest(db);
+    else {
+      const pending = await pendingMigrations(db);
+      if (pending.length > 0) {
+        throw new Error(
+          `database.autoMigrate: the database is not migrated (pending: ${pending.join(', ')}); run \`latch migrate\` first, or set database.autoMigrate to true`,
+        );
+      }
+    }
     const storage = createStorage(db);
     const keys = new KeyStore({
       repo: storage.signingKeys,

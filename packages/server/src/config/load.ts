@@ -233,6 +233,16 @@ export function loadConfig(options: LoadOptions = {}): LatchConfig {
   if (issuerUrl.protocol === 'http:' && !loopback) {
     throw new ConfigError([`issuer: got "${config.issuer}"; expected an https URL (http is only allowed on loopback)`]);
   }
+  if (
+    config.admin.port !== 0 &&
+    config.admin.port === config.public.port &&
+    (config.admin.host === config.public.host || config.admin.host === '0.0.0.0' || config.public.host === '0.0.0.0')
+  ) {
+    const where = [fromEnv.get('admin.port'), fromEnv.get('public.port')].filter(Boolean).join(', ');
+    throw new ConfigError([
+      `admin.port${where ? ` (from ${where})` : ''}: got ${config.admin.port}, the same as public.port; expected another port (the admin API never shares the public listener)`,
+    ]);
+  }
   // RFC 8414 §2: the issuer has no trailing slash ambiguity; keep exactly what was configured.
   config.issuer = config.issuer.replace(/\/+$/, '');
   return config;
