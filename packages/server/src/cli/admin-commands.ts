@@ -57,7 +57,7 @@ export function adminCommands(program: Command): void {
         key: k.path.join('.'),
         env: k.env,
         type: k.values ? k.values.join('|') : k.kind,
-        default: k.defaultValue,
+        default: typeof k.defaultValue === 'object' && k.defaultValue !== null ? JSON.stringify(k.defaultValue) : k.defaultValue,
         description: k.description,
       }));
       if (opts.json) console.log(JSON.stringify(keys, null, 2));

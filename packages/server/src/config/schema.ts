@@ -95,7 +95,9 @@ export const configSchema = z
         descriptions: z
           .record(z.string(), z.string())
           .default({})
-          .describe('Words for the consent page per scope; `{resource}` fills in a pattern, e.g. "read:{resource}": "Read {resource}".'),
+          .describe(
+            'Words for the consent page per scope; `{resource}` fills in a pattern, e.g. "read:{resource}": "Read {resource}". In the environment: a JSON object.',
+          ),
       })
       .prefault({}),
     keys: z
