@@ -4,17 +4,15 @@
  * served by a tiny local HTTP server. Screenshots of each page go to test-artifacts/.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { hashSecret } from '../../../src/crypto/random.ts';
 import { checkToken } from '../../../src/domain/token-format.ts';
 import { backends } from '../../support/backends.ts';
+import { launchChromium, screenshot } from '../../support/chromium.ts';
 import { freePort, startLatch, type TestLatch } from '../../support/latch.ts';
 import { authorizeUrl, createClient, createUser, type TestClient } from './helpers.ts';
-
-const ARTIFACTS = new URL('../../../../../test-artifacts/', import.meta.url);
 
 interface Callback {
   method: string;
@@ -41,18 +39,8 @@ async function startCallbackServer(): Promise<{ server: Server; origin: string; 
   return { server, origin: `http://127.0.0.1:${port}`, calls };
 }
 
-const launch = () =>
-  chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-
-async function shot(page: Page, name: string): Promise<void> {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const path = new URL(name, ARTIFACTS);
-  await page.screenshot({ path: path.pathname, fullPage: true });
-  assert.ok(statSync(path).size > 1000, `${name} was written`);
-}
+const launch = launchChromium;
+const shot = screenshot;
 
 for (const backend of backends()) {
   describe(`[${backend}] real browser: login and consent in Chromium`, () => {

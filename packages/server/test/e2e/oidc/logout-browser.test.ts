@@ -5,29 +5,17 @@
  * the relying party receives its back-channel logout token. Screenshot: test-artifacts/logout.png.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { backends } from '../../support/backends.ts';
+import { launchChromium, screenshot } from '../../support/chromium.ts';
 import { freePort, startLatch, type TestLatch } from '../../support/latch.ts';
 import { authorizeUrl, pkce } from '../authorize/helpers.ts';
 import { createUser, eventually, LogoutReceiver, peek } from './helpers.ts';
 
-const ARTIFACTS = new URL('../../../../../test-artifacts/', import.meta.url);
-
-const launch = () =>
-  chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-
-async function shot(page: Page, name: string): Promise<void> {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const path = new URL(name, ARTIFACTS);
-  await page.screenshot({ path: path.pathname, fullPage: true });
-  assert.ok(statSync(path).size > 1000, `${name} was written`);
-}
+const launch = launchChromium;
+const shot = screenshot;
 
 /** The relying party's pages: the redirect URI after sign-in and after logout, and a page that frames the logout page. */
 async function startRp(issuer: () => string): Promise<{ server: Server; origin: string; hits: URL[] }> {
