@@ -8,15 +8,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import { verifyPassword } from '../../../src/crypto/password.ts';
-import { randomId, secretMatches } from '../../../src/crypto/random.ts';
+import { secretMatches } from '../../../src/crypto/random.ts';
 import { checkToken } from '../../../src/domain/token-format.ts';
 import { openDatabase } from '../../../src/storage/db.ts';
 import { createStorage } from '../../../src/storage/index.ts';
 import type { Storage } from '../../../src/storage/repositories.ts';
-import { type Backend, backends } from '../../support/backends.ts';
-import { type CliResult, runCli, tempDir } from './run-cli.ts';
+import { backends } from '../../support/backends.ts';
+import { type CliDatabase, type CliResult, cliDatabase, runCli, tempDir } from './run-cli.ts';
 
 /** Asserts a failed command: exit code 1, the expected message on stderr, no stack trace. */
 function assertCliError(r: CliResult, message: RegExp): void {
@@ -31,36 +30,6 @@ function assertCliError(r: CliResult, message: RegExp): void {
 function ok(r: CliResult): string {
   assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r.stdout;
-}
-
-interface CliDatabase {
-  url: string;
-  drop(): Promise<void>;
-}
-
-/** An empty database the CLI can reach by URL alone: a temp SQLite file or a new PostgreSQL database. */
-async function cliDatabase(backend: Backend): Promise<CliDatabase> {
-  if (backend === 'sqlite') {
-    const dir = tempDir();
-    return { url: `sqlite:${join(dir.path, 'nested', 'latch.db')}`, drop: async () => dir.dispose() };
-  }
-  const base = process.env.LATCH_TEST_PG_URL as string;
-  const name = `latch_cli_${randomId(10).toLowerCase()}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
 }
 
 describe('latch config check / config keys (no database needed)', { concurrency: true }, () => {

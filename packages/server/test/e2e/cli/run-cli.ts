@@ -7,6 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { randomId } from '../../../src/crypto/random.ts';
+import type { Backend } from '../../support/backends.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../..');
 export const CLI_MAIN = join(REPO_ROOT, 'packages/server/src/cli/main.ts');
@@ -128,4 +131,34 @@ export class CliProcess {
 export function tempDir(): { path: string; dispose(): void } {
   const path = mkdtempSync(join(tmpdir(), 'latch-cli-'));
   return { path, dispose: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface CliDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** An empty database the CLI can reach by URL alone: a temp SQLite file or a new PostgreSQL database. */
+export async function cliDatabase(backend: Backend, prefix = 'latch_cli'): Promise<CliDatabase> {
+  if (backend === 'sqlite') {
+    const dir = tempDir();
+    return { url: `sqlite:${join(dir.path, 'nested', 'latch.db')}`, drop: async () => dir.dispose() };
+  }
+  const base = process.env.LATCH_TEST_PG_URL as string;
+  const name = `${prefix}_${randomId(10).toLowerCase()}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: base });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
 }

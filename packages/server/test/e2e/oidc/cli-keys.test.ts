@@ -3,12 +3,9 @@
  * and, when LATCH_TEST_PG_URL is set, a throwaway PostgreSQL database.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
-import { randomId } from '../../../src/crypto/random.ts';
 import { type Backend, backends } from '../../support/backends.ts';
-import { type CliResult, runCli, tempDir } from '../cli/run-cli.ts';
+import { type CliResult, cliDatabase, runCli, tempDir } from '../cli/run-cli.ts';
 
 interface KeyRow {
   kid: string;
@@ -18,29 +15,7 @@ interface KeyRow {
   published: boolean;
 }
 
-async function database(backend: Backend): Promise<{ url: string; drop(): Promise<void> }> {
-  if (backend === 'sqlite') {
-    const dir = tempDir();
-    return { url: `sqlite:${join(dir.path, 'latch.db')}`, drop: async () => dir.dispose() };
-  }
-  const base = process.env.LATCH_TEST_PG_URL as string;
-  const name = `latch_keys_${randomId(10).toLowerCase()}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
+const database = (backend: Backend) => cliDatabase(backend, 'latch_keys');
 
 function ok(r: CliResult): string {
   assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
