@@ -17,17 +17,18 @@ import { adminAuth } from './http/admin/auth.ts';
 import { adminClientRoutes } from './http/admin/clients.ts';
 import { adminInitialAccessTokenRoutes } from './http/admin/initial-access-tokens.ts';
 import { adminUserRoutes } from './http/admin/users.ts';
+import { DirectLane } from './http/direct.ts';
 import { DiscoveryRegistry } from './http/discovery-registry.ts';
 import { healthRoutes } from './http/health.ts';
 import { cookieNames } from './http/html-reply.ts';
-import { createMetrics, instrument, type Metrics } from './http/metrics.ts';
+import { createMetrics, instrument, type Metrics, RequestObserver } from './http/metrics.ts';
 import { AUTHORIZATION_PATH, authorizeRoutes } from './http/public/authorize.ts';
 import { INTROSPECTION_PATH, introspectionRoutes } from './http/public/introspect.ts';
 import { registrationRoutes } from './http/public/register.ts';
 import { REVOCATION_PATH, revocationRoutes } from './http/public/revoke.ts';
 import { TOKEN_PATH, tokenRoutes } from './http/public/token.ts';
 import { wellKnownRoutes } from './http/public/well-known.ts';
-import { createServer, pinoOptions } from './http/server.ts';
+import { BODY_LIMIT, createServer, pinoOptions } from './http/server.ts';
 import { Oidc } from './oidc/module.ts';
 import { AdminTokenVerifier } from './services/admin-token.ts';
 import { AuthorizeService } from './services/authorize.ts';
@@ -40,6 +41,7 @@ import { MemoryLoginThrottle, RedisLoginThrottle } from './services/login-thrott
 import { Maintenance } from './services/maintenance.ts';
 import { createOutbound, type Outbound } from './services/outbound.ts';
 import { RegistrationService, registrationLimits } from './services/registration.ts';
+import { MemoryRequestBudget, RedisRequestBudget } from './services/request-budget.ts';
 import { SessionService } from './services/sessions.ts';
 import { UserService } from './services/users.ts';
 import { type DatabaseHandle, migrateToLatest, openDatabase, pendingMigrations } from './storage/db.ts';
@@ -73,6 +75,8 @@ export interface Latch {
   /** OpenID Connect: ID tokens, userinfo, logout, back-channel logout via the outbox, key rotation. */
   oidc: Oidc;
   publicApp: FastifyInstance;
+  /** Token and introspection requests answered on node:http before fastify (http/direct.ts). */
+  directLane: DirectLane;
   adminApp: FastifyInstance;
   /** Shared Redis connection when `redis.url` is configured. */
   redis?: Redis;
@@ -124,8 +128,17 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     // them: wait briefly for Redis so the first requests after a start are counted too.
     if (redis) await waitForRedis(redis, 3000);
 
-    const publicApp = createServer({ ...serverOptions, realm: config.issuer });
-    instrument(publicApp, metrics, 'public');
+    const publicObserver = new RequestObserver(metrics, 'public');
+    // Token and introspection requests are answered on node:http before fastify (http/direct.ts).
+    const directLane = new DirectLane({
+      bodyLimit: BODY_LIMIT,
+      logRequests: config.log.requests,
+      trustProxy: config.public.trustProxy,
+      realm: config.issuer,
+      observer: publicObserver,
+    });
+    const publicApp = createServer({ ...serverOptions, realm: config.issuer, direct: directLane });
+    instrument(publicApp, publicObserver);
     // Routes opt in with `config: { rateLimit: {...} }` (the token endpoint, the login form).
     // Only a refused request says when to come back (Retry-After); X-RateLimit-* headers on every
     // response would cost time on the hot path and tell callers about other clients' budgets.
@@ -200,26 +213,40 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       clientAuth.invalidate(clientId);
       clientJwks.invalidate(clientId);
     });
+    const tokenLimits = { limit: config.rateLimit.tokenPerClient, window: 60 };
+    const tokenBudget = redis
+      ? new RedisRequestBudget(redis, tokenLimits, clock, 'latch-rl:', (err) =>
+          publicApp.log.warn({ err: (err as Error).message }, 'token rate limit: Redis unavailable'),
+        )
+      : new MemoryRequestBudget(tokenLimits, clock);
     const grants = new GrantRegistry().register(authorizationCodeGrant).register(refreshTokenGrant).register(clientCredentialsGrant);
     const lifetimes = { accessTokenTtl: config.tokens.accessTokenTtl, refreshTokenTtl: config.tokens.refreshTokenTtl };
-    tokenRoutes(publicApp, {
-      issuer: config.issuer,
-      grants,
-      // idTokens: the OpenID Connect ID token minter plugs in here (grants/types.ts IdTokenMinter).
-      grantDeps: { storage, clock, lifetimes, sessions, idTokens: oidc.idTokens },
-      clientAuth,
-      clock,
-      perClientPerMinute: config.rateLimit.tokenPerClient,
-    });
-    introspectionRoutes(publicApp, {
-      accessTokens: storage.accessTokens,
-      refreshTokens: storage.refreshTokens,
-      sessions: storage.sessions,
-      users: storage.users,
-      issuer: config.issuer,
-      clock,
-      clientAuth,
-    });
+    tokenRoutes(
+      publicApp,
+      {
+        issuer: config.issuer,
+        grants,
+        // idTokens: the OpenID Connect ID token minter plugs in here (grants/types.ts IdTokenMinter).
+        grantDeps: { storage, clock, lifetimes, sessions, idTokens: oidc.idTokens },
+        clientAuth,
+        clock,
+        budget: tokenBudget,
+      },
+      directLane,
+    );
+    introspectionRoutes(
+      publicApp,
+      {
+        accessTokens: storage.accessTokens,
+        refreshTokens: storage.refreshTokens,
+        sessions: storage.sessions,
+        users: storage.users,
+        issuer: config.issuer,
+        clock,
+        clientAuth,
+      },
+      directLane,
+    );
     revocationRoutes(publicApp, { storage, sessions, clock, issuer: config.issuer, clientAuth });
     oidc.publicRoutes(publicApp, discovery, {
       browserSessions,
@@ -244,7 +271,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     healthRoutes(publicApp, { ping: () => storage.ping() });
 
     const adminApp = createServer({ ...serverOptions, trustProxy: false });
-    instrument(adminApp, metrics, 'admin');
+    instrument(adminApp, new RequestObserver(metrics, 'admin'));
     adminAuth(adminApp, admin.verifier);
     healthRoutes(adminApp, { ping: () => storage.ping() });
     adminApp.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
@@ -275,6 +302,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       outbound,
       oidc,
       publicApp,
+      directLane,
       adminApp,
       ...(redis ? { redis } : {}),
       ...(admin.generated ? { generatedAdminToken: admin.generated } : {}),

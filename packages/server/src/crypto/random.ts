@@ -1,4 +1,4 @@
-import { createHash, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { hash, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { formatToken, RANDOM_LENGTH, randomBase62, type TokenKind } from '../domain/token-format.ts';
 
 /** Randomness is injected so that tests can be deterministic where they need to be. */
@@ -33,7 +33,7 @@ export interface MintedToken {
 
 /** SHA-256 of a high-entropy server-generated secret (DESIGN.md §2). */
 export function hashSecret(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
+  return hash('sha256', value, 'buffer');
 }
 
 export function mintToken(kind: TokenKind, random: Random = systemRandom): MintedToken {

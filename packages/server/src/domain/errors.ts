@@ -45,14 +45,17 @@ export class OAuthError extends Error {
   readonly detail: string | undefined;
   /** Extra members for the JSON body, e.g. `field` for admin validation errors. */
   readonly extra: Record<string, unknown> | undefined;
+  /** Seconds until the request may be retried (`rate_limited`; RFC 9110 §10.2.3 Retry-After). */
+  readonly retryAfter: number | undefined;
 
-  constructor(code: OAuthErrorCode, description: string, options: { detail?: string; extra?: Record<string, unknown> } = {}) {
+  constructor(code: OAuthErrorCode, description: string, options: { detail?: string; extra?: Record<string, unknown>; retryAfter?: number } = {}) {
     super(`${code}: ${description}`);
     this.name = 'OAuthError';
     this.code = code;
     this.description = description;
     this.detail = options.detail;
     this.extra = options.extra;
+    this.retryAfter = options.retryAfter;
   }
 }
 

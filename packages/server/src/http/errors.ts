@@ -3,7 +3,7 @@
  * invalid_client (§5.2) and invalid_token (RFC 6750 §3), 503 when the database is unreachable,
  * 500 (as `server_error`, details only logged) for anything unexpected.
  */
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError, type OAuthErrorCode } from '../domain/errors.ts';
 
 const STATUS: Partial<Record<OAuthErrorCode, number>> = {
@@ -83,15 +83,40 @@ export function toOAuthError(err: unknown): OAuthError {
   return new OAuthError('server_error', 'An unexpected error occurred.');
 }
 
-/** Serializes an error as RFC 6749 §5.2 JSON; `extra.status` overrides the status. */
-export function sendError(reply: FastifyReply, error: OAuthError, realm?: string): FastifyReply {
+/** An error response: status, RFC 6749 §5.2 JSON body and the challenge, if any. */
+export interface ErrorResponse {
+  status: number;
+  body: { error: string; error_description: string; [extra: string]: unknown };
+  /** RFC 6749 §5.2: invalid_client with HTTP authentication "MUST include the WWW-Authenticate" header. */
+  wwwAuthenticate?: string;
+  /** Retry-After in seconds (RFC 9110 §10.2.3). */
+  retryAfter?: number;
+}
+
+/** `extra.status` overrides the status; the other `extra` members join the body. */
+export function describeError(error: OAuthError, realm?: string): ErrorResponse {
   const { status: override, ...extra } = error.extra ?? {};
   const status = typeof override === 'number' ? override : statusOf(error);
-  if (error.code === 'invalid_client' && realm !== undefined) {
-    reply.header('WWW-Authenticate', `Basic realm="${realm}"`);
-  }
+  const response: ErrorResponse = { status, body: { error: error.code, error_description: error.description, ...extra } };
+  if (error.code === 'invalid_client' && realm !== undefined) response.wwwAuthenticate = `Basic realm="${realm}"`;
+  if (error.retryAfter !== undefined) response.retryAfter = error.retryAfter;
+  return response;
+}
+
+/** Serializes an error as RFC 6749 §5.2 JSON. */
+export function sendError(reply: FastifyReply, error: OAuthError, realm?: string): FastifyReply {
+  const { status, body, wwwAuthenticate, retryAfter } = describeError(error, realm);
+  if (wwwAuthenticate !== undefined) reply.header('WWW-Authenticate', wwwAuthenticate);
+  if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
   reply.header('Cache-Control', 'no-store');
-  return reply.code(status).send({ error: error.code, error_description: error.description, ...extra });
+  return reply.code(status).send(body);
+}
+
+/** Logs why a request failed: unexpected errors in full, outages briefly, refusals with their detail. */
+export function logFailure(log: Pick<FastifyBaseLogger, 'error' | 'warn' | 'info'>, err: unknown, oauth: OAuthError): void {
+  if (oauth.code === 'server_error') log.error({ err }, 'unexpected error');
+  else if (oauth.code === 'temporarily_unavailable') log.warn({ err: (err as Error).message }, 'database unavailable');
+  else if (oauth.detail) log.info({ detail: oauth.detail, code: oauth.code }, 'request rejected');
 }
 
 /**
@@ -122,9 +147,7 @@ export function clientErrorResponse(err: { code?: string }): string {
 export function errorHandler(realm?: string) {
   return (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const oauth = toOAuthError(err);
-    if (oauth.code === 'server_error') request.log.error({ err }, 'unexpected error');
-    else if (oauth.code === 'temporarily_unavailable') request.log.warn({ err: (err as Error).message }, 'database unavailable');
-    else if (oauth.detail) request.log.info({ detail: oauth.detail, code: oauth.code }, 'request rejected');
+    logFailure(request.log, err, oauth);
     return sendError(reply, oauth, realm);
   };
 }

@@ -1,8 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { OAuthError } from '../domain/errors.ts';
+import type { DirectLane } from './direct.ts';
 import { clientErrorResponse, errorHandler, sendError } from './errors.ts';
 import { FORM_CONTENT_TYPE, FormParams } from './form.ts';
 
@@ -26,6 +27,8 @@ export interface ServerOptions {
   trustProxy: boolean;
   /** realm for WWW-Authenticate on invalid_client */
   realm?: string;
+  /** Routes answered on node:http before fastify (http/direct.ts). */
+  direct?: DirectLane;
 }
 
 export function pinoOptions(level: string) {
@@ -78,6 +81,7 @@ function onUnmetExpectation(_request: IncomingMessage, response: ServerResponse)
 // Request ids are unique across every listener of the process (public and admin share one log).
 let requestCounter = 0;
 const requestIdPrefix = process.pid.toString(36);
+const nextRequestId = () => `${requestIdPrefix}-${(++requestCounter).toString(36)}`;
 
 /**
  * A fastify instance with the shared parsers, limits, error mapping and security headers. Every
@@ -87,6 +91,7 @@ const requestIdPrefix = process.pid.toString(36);
  */
 export function createServer(options: ServerOptions): FastifyInstance {
   const handleError = errorHandler(options.realm);
+  const direct = options.direct;
   // Graceful shutdown: set once close() has begun (see the hooks below).
   let closing = false;
   const app = Fastify({
@@ -95,7 +100,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     bodyLimit: BODY_LIMIT,
     trustProxy: options.trustProxy,
     requestIdHeader: false,
-    genReqId: () => `${requestIdPrefix}-${(++requestCounter).toString(36)}`,
+    genReqId: nextRequestId,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     // Requests arriving during shutdown get a 503 in our shape from the onRequest hook below.
     return503OnClosing: false,
@@ -108,6 +113,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
       handleError(error, request, reply);
     },
     clientErrorHandler: onClientError,
+    ...(direct ? { serverFactory: directFirst(direct, () => closing) } : {}),
   });
   app.server.on('checkExpectation', onUnmetExpectation);
   app.removeAllContentTypeParsers();
@@ -131,7 +137,8 @@ export function createServer(options: ServerOptions): FastifyInstance {
   // Graceful shutdown: once close() has begun, answer in-flight requests with `Connection: close`
   // so their keep-alive sockets end with the response instead of holding the close for the idle timeout,
   // and refuse new requests on such sockets with 503 (DESIGN.md §7: temporarily_unavailable).
-  const inFlight = new Set<import('node:http').ServerResponse>();
+  const inFlight = new Set<ServerResponse>();
+  direct?.attach({ log: app.log, inFlight, nextRequestId });
   app.addHook('preClose', (done) => {
     closing = true;
     for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
@@ -157,4 +164,23 @@ export function createServer(options: ServerOptions): FastifyInstance {
     done();
   });
   return app;
+}
+
+/**
+ * A fastify server factory whose server hands the direct lane's requests to it and everything else,
+ * and every request during shutdown, to fastify. The server settings are fastify's own.
+ */
+function directFirst(direct: DirectLane, closing: () => boolean): NonNullable<FastifyServerOptions['serverFactory']> {
+  return (fastifyHandler, fastifyOptions) => {
+    const opts = fastifyOptions as { http?: object; keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number; maxRequestsPerSocket: number };
+    const server = createHttpServer(opts.http ?? {}, (request, response) => {
+      if (!closing() && direct.accepts(request)) direct.serve(request, response);
+      else fastifyHandler(request, response);
+    });
+    server.keepAliveTimeout = opts.keepAliveTimeout;
+    server.requestTimeout = opts.requestTimeout;
+    server.setTimeout(opts.connectionTimeout);
+    if (opts.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
+    return server;
+  };
 }

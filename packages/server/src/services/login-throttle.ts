@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../domain/clock.ts';
 import { normalizeUsername } from '../domain/user.ts';
+import { FixedWindows, secondsLeft } from './fixed-windows.ts';
 
 export interface LoginLimits {
   perIp: number;
@@ -42,44 +43,31 @@ function keysOf(subject: LoginSubject, limits: LoginLimits): [string, number][] 
   ];
 }
 
-/** Fixed windows in a Map, swept as it grows. */
+/** Fixed windows in process memory (services/fixed-windows.ts). */
 export class MemoryLoginThrottle implements LoginThrottle {
-  private readonly windows = new Map<string, { count: number; resetAt: number }>();
+  private readonly windows: FixedWindows;
 
   constructor(
     private readonly limits: LoginLimits,
     private readonly clock: Clock,
-    private readonly maxEntries = 100_000,
-  ) {}
+    maxEntries = 100_000,
+  ) {
+    this.windows = new FixedWindows(limits.window * 1000, maxEntries);
+  }
 
   async retryAfter(subject: LoginSubject): Promise<number> {
     const now = this.clock();
     let wait = 0;
     for (const [key, limit] of keysOf(subject, this.limits)) {
-      const w = this.windows.get(key);
-      if (w && w.resetAt > now && w.count >= limit) wait = Math.max(wait, Math.ceil((w.resetAt - now) / 1000));
+      const w = this.windows.peek(key, now);
+      if (w && w.count >= limit) wait = Math.max(wait, secondsLeft(w, now));
     }
     return wait;
   }
 
   async recordFailure(subject: LoginSubject): Promise<void> {
     const now = this.clock();
-    // Each failure may add two keys.
-    if (this.windows.size + 2 > this.maxEntries) this.sweep(now);
-    for (const [key] of keysOf(subject, this.limits)) {
-      const w = this.windows.get(key);
-      if (w && w.resetAt > now) w.count++;
-      else this.windows.set(key, { count: 1, resetAt: now + this.limits.window * 1000 });
-    }
-  }
-
-  private sweep(now: number): void {
-    for (const [key, w] of this.windows) if (w.resetAt <= now) this.windows.delete(key);
-    // Still full: drop the oldest entries rather than grow without bound.
-    for (const key of this.windows.keys()) {
-      if (this.windows.size + 2 <= this.maxEntries) break;
-      this.windows.delete(key);
-    }
+    for (const [key] of keysOf(subject, this.limits)) this.windows.hit(key, now);
   }
 }
 

@@ -3,8 +3,9 @@
  * each parameter at most once and of bounded size, responses never cached, and errors as RFC 6749
  * §5.2 JSON. Each step is a small named function so a stack trace reads like the spec.
  */
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { invalidRequest } from '../../domain/errors.ts';
+import type { BackChannelHandler, DirectLane } from '../direct.ts';
 import { errorHandler } from '../errors.ts';
 import { FormParams } from '../form.ts';
 
@@ -36,12 +37,30 @@ export function rejectOversizedParameters(params: FormParams): void {
   }
 }
 
+/** The checks every back-channel form passes, whichever lane it came by (http/direct.ts). */
+export function checkBackChannelForm(params: FormParams): void {
+  rejectDuplicateParameters(params);
+  rejectOversizedParameters(params);
+}
+
 /** The form-body checks in order. */
 export function readBackChannelForm(request: FastifyRequest): FormParams {
   const params = requireFormBody(request);
-  rejectDuplicateParameters(params);
-  rejectOversizedParameters(params);
+  checkBackChannelForm(params);
   return params;
+}
+
+/**
+ * The fastify route for a back-channel endpoint, with the same handler the direct lane uses, so
+ * requests fastify gets (a query string, another media type, shutdown) are judged the same way.
+ */
+export function backChannelRoute(app: FastifyInstance, path: string, realm: string, handle: BackChannelHandler, lane: DirectLane | undefined): void {
+  lane?.add(path, handle, checkBackChannelForm);
+  app.post(path, { errorHandler: backChannelErrorHandler(realm) }, async (request, reply) => {
+    noStore(reply);
+    const params = readBackChannelForm(request);
+    return reply.send(await handle({ params, authorization: authorizationHeader(request) }));
+  });
 }
 
 /** The Authorization header as sent (undefined when absent). */

@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { invalidRequest } from '../../domain/errors.ts';
 import type { ClientAuthenticator } from '../../services/client-auth.ts';
 import { type IntrospectionDeps, introspect } from '../../services/introspection.ts';
-import { authorizationHeader, backChannelErrorHandler, noStore, readBackChannelForm } from './back-channel.ts';
+import type { BackChannelHandler, DirectLane } from '../direct.ts';
+import { backChannelRoute } from './back-channel.ts';
 
 export const INTROSPECTION_PATH = '/oauth2/introspect';
 
@@ -14,14 +15,16 @@ export interface IntrospectionEndpointDeps extends IntrospectionDeps {
   clientAuth: Pick<ClientAuthenticator, 'authenticate'>;
 }
 
-export function introspectionRoutes(app: FastifyInstance, deps: IntrospectionEndpointDeps): void {
+export function introspectionEndpoint(deps: IntrospectionEndpointDeps): BackChannelHandler {
   const endpoint = deps.issuer + INTROSPECTION_PATH;
-  app.post(INTROSPECTION_PATH, { errorHandler: backChannelErrorHandler(deps.issuer) }, async (request, reply) => {
-    noStore(reply);
-    const params = readBackChannelForm(request);
-    const caller = await deps.clientAuth.authenticate({ authorization: authorizationHeader(request), params, endpoint }, { allowPublic: false });
+  return async ({ params, authorization }) => {
+    const caller = await deps.clientAuth.authenticate({ authorization, params, endpoint }, { allowPublic: false });
     const token = params.get('token');
     if (token === undefined) throw invalidRequest('token is required.');
-    return reply.send(await introspect(deps, caller.client, token));
-  });
+    return introspect(deps, caller.client, token);
+  };
+}
+
+export function introspectionRoutes(app: FastifyInstance, deps: IntrospectionEndpointDeps, lane?: DirectLane): void {
+  backChannelRoute(app, INTROSPECTION_PATH, deps.issuer, introspectionEndpoint(deps), lane);
 }

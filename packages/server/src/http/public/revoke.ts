@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import { invalidRequest } from '../../domain/errors.ts';
 import type { ClientAuthenticator } from '../../services/client-auth.ts';
 import { type RevocationDeps, revokeToken } from '../../services/revocation.ts';
-import { authorizationHeader, backChannelErrorHandler, noStore, readBackChannelForm } from './back-channel.ts';
+import type { BackChannelHandler } from '../direct.ts';
+import { backChannelRoute } from './back-channel.ts';
 
 export const REVOCATION_PATH = '/oauth2/revoke';
 
@@ -16,15 +17,19 @@ export interface RevocationEndpointDeps extends RevocationDeps {
   clientAuth: Pick<ClientAuthenticator, 'authenticate'>;
 }
 
-export function revocationRoutes(app: FastifyInstance, deps: RevocationEndpointDeps): void {
+export function revocationEndpoint(deps: RevocationEndpointDeps): BackChannelHandler {
   const endpoint = deps.issuer + REVOCATION_PATH;
-  app.post(REVOCATION_PATH, { errorHandler: backChannelErrorHandler(deps.issuer) }, async (request, reply) => {
-    noStore(reply);
-    const params = readBackChannelForm(request);
-    const caller = await deps.clientAuth.authenticate({ authorization: authorizationHeader(request), params, endpoint }, { allowPublic: true });
+  return async ({ params, authorization }) => {
+    const caller = await deps.clientAuth.authenticate({ authorization, params, endpoint }, { allowPublic: true });
     const token = params.get('token');
     if (token === undefined) throw invalidRequest('token is required.');
     await revokeToken(deps, caller.client, token);
-    return reply.code(200).send();
-  });
+    // RFC 7009 §2.2: 200 with no content; fastify sends an empty body for undefined.
+    return undefined;
+  };
+}
+
+/** Fastify only: revocation is not busy enough for the direct lane, whose answers are JSON. */
+export function revocationRoutes(app: FastifyInstance, deps: RevocationEndpointDeps): void {
+  backChannelRoute(app, REVOCATION_PATH, deps.issuer, revocationEndpoint(deps), undefined);
 }

@@ -1,19 +1,21 @@
 /**
  * POST /oauth2/token (RFC 6749 §3.2, §5) as a pipeline of small named steps, in the spirit of
  * oidc-provider's lib/actions/token.js:
- *   readBackChannelForm → authenticateClient → (per-client rate limit) → supportedGrantType →
- *   allowedGrantType → grantParameters → handler.handle
- * The first two run as a preHandler so the rate limit can key on the *authenticated* client (an
+ *   (form checks) → authenticateClient → withinBudget → supportedGrantType → allowedGrantType →
+ *   grantParameters → handler.handle
+ * The per-client rate limit runs after authentication so it keys on the *verified* client (an
  * unauthenticated client_id would let anyone exhaust another client's budget).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../../domain/clock.ts';
 import { invalidRequest, OAuthError } from '../../domain/errors.ts';
 import type { GrantRegistry } from '../../grants/registry.ts';
 import type { GrantDeps, GrantHandler } from '../../grants/types.ts';
 import type { AuthenticatedClient, ClientAuthenticator } from '../../services/client-auth.ts';
+import type { RequestBudget } from '../../services/request-budget.ts';
+import type { BackChannelHandler, BackChannelRequest, DirectLane } from '../direct.ts';
 import type { FormParams } from '../form.ts';
-import { authorizationHeader, backChannelErrorHandler, noStore, readBackChannelForm } from './back-channel.ts';
+import { backChannelRoute } from './back-channel.ts';
 
 export const TOKEN_PATH = '/oauth2/token';
 
@@ -23,21 +25,22 @@ export interface TokenEndpointDeps {
   grantDeps: GrantDeps;
   clientAuth: Pick<ClientAuthenticator, 'authenticate'>;
   clock: Clock;
-  /** Token requests allowed per client per minute (config `rateLimit.tokenPerClient`). */
-  perClientPerMinute: number;
-}
-
-interface TokenContext {
-  params: FormParams;
-  caller: AuthenticatedClient;
+  /** Token requests per client (config `rateLimit.tokenPerClient`, per minute). */
+  budget: RequestBudget;
 }
 
 /** Parameters that belong to the endpoint itself rather than to a grant. */
 const ENDPOINT_PARAMETERS = ['grant_type', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type'];
 
 /** RFC 6749 §2.3 / §3.2.1: confidential clients authenticate; public ones identify themselves. */
-function authenticateClient(request: FastifyRequest, params: FormParams, deps: TokenEndpointDeps): Promise<AuthenticatedClient> {
-  return deps.clientAuth.authenticate({ authorization: authorizationHeader(request), params, endpoint: deps.issuer + TOKEN_PATH }, { allowPublic: true });
+function authenticateClient({ params, authorization }: BackChannelRequest, deps: TokenEndpointDeps): Promise<AuthenticatedClient> {
+  return deps.clientAuth.authenticate({ authorization, params, endpoint: deps.issuer + TOKEN_PATH }, { allowPublic: true });
+}
+
+/** 429 with Retry-After once the client has spent its budget for the current window. */
+async function withinBudget(caller: AuthenticatedClient, budget: RequestBudget): Promise<void> {
+  const wait = await budget.take(`token:${caller.client.clientId}`);
+  if (wait > 0) throw new OAuthError('rate_limited', `Too many token requests for this client; retry in ${wait} seconds.`, { retryAfter: wait });
 }
 
 /** RFC 6749 §5.2 `unsupported_grant_type`: "not supported by the authorization server". */
@@ -74,41 +77,19 @@ function grantParameters(params: FormParams, handler: GrantHandler): Map<string,
   return out;
 }
 
-export function tokenRoutes(app: FastifyInstance, deps: TokenEndpointDeps): void {
-  const contexts = new WeakMap<FastifyRequest, TokenContext>();
+export function tokenEndpoint(deps: TokenEndpointDeps): BackChannelHandler {
+  return async (request) => {
+    const caller = await authenticateClient(request, deps);
+    await withinBudget(caller, deps.budget);
+    const handler = supportedGrantType(request.params, deps.grants);
+    allowedGrantType(caller, handler);
+    return handler.handle(
+      { client: caller.client, authMethod: caller.method, params: grantParameters(request.params, handler), now: deps.clock() },
+      deps.grantDeps,
+    );
+  };
+}
 
-  app.post(
-    TOKEN_PATH,
-    {
-      errorHandler: backChannelErrorHandler(deps.issuer),
-      preHandler: async (request, reply) => {
-        noStore(reply);
-        const params = readBackChannelForm(request);
-        const caller = await authenticateClient(request, params, deps);
-        contexts.set(request, { params, caller });
-      },
-      config: {
-        rateLimit: {
-          max: deps.perClientPerMinute,
-          timeWindow: '1 minute',
-          // Runs after the preHandler above (route hooks first), so the key is a verified client.
-          hook: 'preHandler',
-          keyGenerator: (request: FastifyRequest) => `token:${contexts.get(request)?.caller.client.clientId ?? request.ip}`,
-          errorResponseBuilder: (_request, context) => new OAuthError('rate_limited', `Too many token requests for this client; retry in ${context.after}.`),
-        },
-      },
-    },
-    async (request, reply) => {
-      const context = contexts.get(request);
-      if (!context) throw new OAuthError('server_error', 'The request was not authenticated.');
-      const { params, caller } = context;
-      const handler = supportedGrantType(params, deps.grants);
-      allowedGrantType(caller, handler);
-      const response = await handler.handle(
-        { client: caller.client, authMethod: caller.method, params: grantParameters(params, handler), now: deps.clock() },
-        deps.grantDeps,
-      );
-      return reply.send(response);
-    },
-  );
+export function tokenRoutes(app: FastifyInstance, deps: TokenEndpointDeps, lane?: DirectLane): void {
+  backChannelRoute(app, TOKEN_PATH, deps.issuer, tokenEndpoint(deps), lane);
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import * as oidc from 'openid-client';
 import { backends } from '../../support/backends.ts';
 import { startLatch, type TestLatch } from '../../support/latch.ts';
@@ -198,6 +199,47 @@ for (const backend of backends()) {
       for (let i = 0; i < 3; i++) await oidc.clientCredentialsGrant(cfg);
       const err = await oauthError(oidc.clientCredentialsGrant(cfg));
       assert.equal(err.status, 429);
+    });
+  });
+}
+
+const redisUrl = process.env.LATCH_TEST_REDIS_URL;
+if (redisUrl) {
+  describe('[redis] the per-client token limit is shared through Redis by two processes', () => {
+    const backend = backends()[backends().length - 1] as 'sqlite' | 'postgres';
+    let a: TestLatch;
+    let b: TestLatch;
+    let redis: Redis;
+    let svc: TestClient;
+    before(async () => {
+      redis = new Redis(redisUrl);
+      const config = { 'redis.url': redisUrl, 'rateLimit.tokenPerClient': 3 };
+      a = await startLatch(backend, { config });
+      b = await startLatch(backend, { config, database: a.database });
+      svc = await createServiceClient(a);
+      for (const latch of [a.latch, b.latch]) {
+        const shared = latch.redis as Redis;
+        if (shared.status !== 'ready') await new Promise((resolve) => shared.once('ready', resolve));
+      }
+    });
+    after(async () => {
+      await redis.del(`latch-rl:token:${svc.client_id}`);
+      redis.disconnect();
+      await b.stop();
+      await a.close();
+    });
+
+    test('requests on either process spend one budget; the fourth is refused on both', async () => {
+      assert.equal((await tokenRequest(a, svc, { grant_type: 'client_credentials' })).status, 200);
+      assert.equal((await tokenRequest(b, svc, { grant_type: 'client_credentials' })).status, 200);
+      assert.equal((await tokenRequest(a, svc, { grant_type: 'client_credentials' })).status, 200);
+      assert.equal(await redis.get(`latch-rl:token:${svc.client_id}`), '3');
+      const limited = await tokenRequest(b, svc, { grant_type: 'client_credentials' });
+      assert.equal(limited.status, 429);
+      assert.equal(limited.body.error, 'rate_limited');
+      const retryAfter = Number(limited.headers.get('retry-after'));
+      assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+      assert.equal((await tokenRequest(a, svc, { grant_type: 'client_credentials' })).status, 429);
     });
   });
 }
