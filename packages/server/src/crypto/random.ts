@@ -1,5 +1,14 @@
 import { hash, randomFillSync, timingSafeEqual } from 'node:crypto';
-import { formatToken, RANDOM_LENGTH, randomBase62, type TokenKind } from '../domain/token-format.ts';
+import {
+  base62,
+  formatToken,
+  RANDOM_LENGTH,
+  randomBase62,
+  randomPartStart,
+  TIME_ORDERED_KINDS,
+  TIME_PREFIX_LENGTH,
+  type TokenKind,
+} from '../domain/token-format.ts';
 
 /** Randomness is injected so that tests can be deterministic where they need to be. */
 export interface Random {
@@ -36,12 +45,28 @@ export function hashSecret(value: string): Buffer {
   return hash('sha256', value, 'buffer');
 }
 
-export function mintToken(kind: TokenKind, random: Random = systemRandom): MintedToken {
-  const token = formatToken(
-    kind,
-    randomBase62(() => random.bytes(48), RANDOM_LENGTH),
-  );
-  return { token, hash: hashSecret(token) };
+/**
+ * The stored lookup key of a token (DESIGN.md §2: only hashes of tokens are stored): its SHA-256,
+ * and for the time-ordered kinds (domain/token-format.ts) the 7 time characters before it, so keys
+ * of new tokens sort last and their index inserts stay on one page. The characters are ASCII in
+ * base62 order, so byte order is time order.
+ */
+export function tokenKey(kind: TokenKind, token: string): Buffer {
+  if (!TIME_ORDERED_KINDS.has(kind)) return hashSecret(token);
+  const key = Buffer.allocUnsafe(TIME_PREFIX_LENGTH + 32);
+  const start = randomPartStart(kind);
+  key.write(token.slice(start, start + TIME_PREFIX_LENGTH), 0, 'latin1');
+  hashSecret(token).copy(key, TIME_PREFIX_LENGTH);
+  return key;
+}
+
+export function mintToken(kind: TokenKind, random: Random = systemRandom, now: number = Date.now()): MintedToken {
+  const ordered = TIME_ORDERED_KINDS.has(kind);
+  const randomPart = ordered
+    ? base62(now, TIME_PREFIX_LENGTH) + randomBase62(() => random.bytes(40), RANDOM_LENGTH - TIME_PREFIX_LENGTH)
+    : randomBase62(() => random.bytes(48), RANDOM_LENGTH);
+  const token = formatToken(kind, randomPart);
+  return { token, hash: tokenKey(kind, token) };
 }
 
 /** A random identifier of `length` base62 characters (not a secret unless long enough). */

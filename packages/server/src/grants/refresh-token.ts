@@ -11,7 +11,7 @@
  * Scope may be narrowed for the access token (§6), never widened; the new refresh token keeps the
  * original scope ("MUST be identical to that of the refresh token included by the client").
  */
-import { hashSecret } from '../crypto/random.ts';
+import { tokenKey } from '../crypto/random.ts';
 import { invalidGrant, invalidRequest, invalidScope } from '../domain/errors.ts';
 import { isSubset, parseScope } from '../domain/scope.ts';
 import { checkToken } from '../domain/token-format.ts';
@@ -69,7 +69,7 @@ export const refreshTokenGrant: GrantHandler<'storage' | 'lifetimes' | 'sessions
     const presented = params.get('refresh_token');
     if (presented === undefined) throw invalidRequest('refresh_token is required.');
     if (checkToken(presented) !== 'rt') throw invalidGrant(INVALID_TOKEN);
-    const record = await deps.storage.refreshTokens.findByHash(hashSecret(presented));
+    const record = await deps.storage.refreshTokens.findByHash(tokenKey('rt', presented));
     if (!record) throw invalidGrant(INVALID_TOKEN);
     const session = await deps.storage.sessions.lookup(record.sessionId);
     // §6: "validate the refresh token ... and ensure that the refresh token was issued to the authenticated client".

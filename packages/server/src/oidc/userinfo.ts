@@ -4,7 +4,7 @@
  * checks (not revoked, not expired, its session not ended, its user still active) and carry `openid`.
  */
 
-import { hashSecret } from '../crypto/random.ts';
+import { tokenKey } from '../crypto/random.ts';
 import type { Clock } from '../domain/clock.ts';
 import { OAuthError } from '../domain/errors.ts';
 import { checkToken } from '../domain/token-format.ts';
@@ -21,7 +21,7 @@ export class UserInfoService {
   async claims(accessToken: string): Promise<Record<string, unknown>> {
     // Self-describing tokens: anything that is not a well-formed access token fails before any read.
     if (checkToken(accessToken) !== 'at') throw invalidToken('not a Latch access token');
-    const token = await this.deps.repos.accessTokens.findByHash(hashSecret(accessToken));
+    const token = await this.deps.repos.accessTokens.findByHash(tokenKey('at', accessToken));
     const now = this.deps.clock();
     if (!token) throw invalidToken('unknown token');
     if (token.revokedAt !== null) throw invalidToken('revoked');

@@ -8,7 +8,7 @@
  * deactivated, or issued to another client when the caller is not allowed to introspect those
  * (§4: "the authorization server MAY respond differently to different protected resources").
  */
-import { hashSecret } from '../crypto/random.ts';
+import { tokenKey } from '../crypto/random.ts';
 import type { Client } from '../domain/client.ts';
 import type { Clock } from '../domain/clock.ts';
 import { formatScope } from '../domain/scope.ts';
@@ -75,7 +75,7 @@ async function introspectAccessToken(
   caller: Pick<Client, 'clientId' | 'introspectAnyToken'>,
   token: string,
 ): Promise<IntrospectionResponse> {
-  const t = await deps.accessTokens.findByHash(hashSecret(token));
+  const t = await deps.accessTokens.findByHash(tokenKey('at', token));
   if (!t || !mayIntrospect(caller, t.clientId)) return INACTIVE;
   if (t.revokedAt !== null || t.sessionFinishedAt !== null || t.userDeactivatedAt !== null || t.expiresAt <= deps.clock()) return INACTIVE;
   return {
@@ -99,7 +99,7 @@ async function introspectRefreshToken(
   caller: Pick<Client, 'clientId' | 'introspectAnyToken'>,
   token: string,
 ): Promise<IntrospectionResponse> {
-  const t = await deps.refreshTokens.findByHash(hashSecret(token));
+  const t = await deps.refreshTokens.findByHash(tokenKey('rt', token));
   if (!t || t.revokedAt !== null || t.consumedAt !== null || t.expiresAt <= deps.clock()) return INACTIVE;
   const session = await deps.sessions.lookup(t.sessionId);
   if (!session || session.finishedAt !== null || !mayIntrospect(caller, session.clientId)) return INACTIVE;

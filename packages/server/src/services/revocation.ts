@@ -9,7 +9,7 @@
  * token exists). `token_type_hint` is not needed: the prefix identifies the type, and unknown hints
  * are ignored (§2.1), so `unsupported_token_type` never applies.
  */
-import { hashSecret } from '../crypto/random.ts';
+import { tokenKey } from '../crypto/random.ts';
 import type { Client } from '../domain/client.ts';
 import type { Clock } from '../domain/clock.ts';
 import { checkToken } from '../domain/token-format.ts';
@@ -29,12 +29,12 @@ export async function revokeToken(deps: RevocationDeps, caller: Pick<Client, 'cl
   const kind = checkToken(token);
   const now = deps.clock();
   if (kind === 'at') {
-    const t = await deps.storage.accessTokens.findByHash(hashSecret(token));
+    const t = await deps.storage.accessTokens.findByHash(tokenKey(kind, token));
     if (!t || t.clientId !== caller.clientId) return 'ignored';
     return (await deps.storage.accessTokens.revoke(t.id, now)) ? 'revoked' : 'ignored';
   }
   if (kind === 'rt') {
-    const t = await deps.storage.refreshTokens.findByHash(hashSecret(token));
+    const t = await deps.storage.refreshTokens.findByHash(tokenKey(kind, token));
     if (!t) return 'ignored';
     const session = await deps.storage.sessions.lookup(t.sessionId);
     if (!session || session.clientId !== caller.clientId) return 'ignored';

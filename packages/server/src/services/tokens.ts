@@ -47,7 +47,7 @@ export async function issueAccessToken(
   input: { sessionId: number; clientId: string; scope: string[]; now: number; ttlSeconds: number },
   random: Random = systemRandom,
 ): Promise<IssuedAccessToken> {
-  const minted = mintToken('at', random);
+  const minted = mintToken('at', random, input.now);
   const record = await repos.accessTokens.add({
     hash: minted.hash,
     sessionId: input.sessionId,
@@ -69,7 +69,7 @@ export async function issueRefreshToken(
   input: { sessionId: number; accessTokenId: number | null; scope: string[]; now: number; ttlSeconds: number },
   random: Random = systemRandom,
 ): Promise<IssuedRefreshToken> {
-  const minted = mintToken('rt', random);
+  const minted = mintToken('rt', random, input.now);
   const record = await repos.refreshTokens.add({
     hash: minted.hash,
     sessionId: input.sessionId,

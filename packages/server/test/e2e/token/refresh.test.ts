@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
-import { hashSecret } from '../../../src/crypto/random.ts';
+import { tokenKey } from '../../../src/crypto/random.ts';
 import { backends } from '../../support/backends.ts';
 import { startLatch, type TestLatch } from '../../support/latch.ts';
 import {
@@ -76,7 +76,7 @@ for (const backend of backends()) {
       for (const token of [first.access_token, second.access_token, third.access_token, third.refresh_token])
         assert.equal(await active(token as string), false);
       assert.equal((await refresh(third.refresh_token as string)).body.error, 'invalid_grant');
-      const info = await t.latch.storage.refreshTokens.findByHash(hashSecret(first.refresh_token));
+      const info = await t.latch.storage.refreshTokens.findByHash(tokenKey('rt', first.refresh_token));
       const session = await t.latch.storage.sessions.lookup(info?.sessionId as number);
       assert.equal(session?.finishReason, 'refresh_token_replay');
     });
