@@ -59,7 +59,7 @@ latch_env=(
 admin() { curl -sf -H "authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' "$@"; }
 json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)[process.argv[1]]))' "$1"; }
 
-start_server latch env "${latch_env[@]}" node --import tsx "$ROOT/packages/server/src/cli/main.ts" serve
+start_server latch env "${latch_env[@]}" node --max-semi-space-size=32 --import tsx "$ROOT/packages/server/src/cli/main.ts" serve
 wait_http "http://$HOST:$LATCH_PORT/health/ready"
 CC="$(admin "http://$HOST:$LATCH_ADMIN/admin/v1/clients" -d '{"client_name":"bench","grant_types":["client_credentials"],"scope":"read write"}')"
 CODE="$(admin "http://$HOST:$LATCH_ADMIN/admin/v1/clients" -d '{"client_name":"bench-web","redirect_uris":["https://bench.example/cb"],"grant_types":["authorization_code","refresh_token"],"scope":"read write"}')"

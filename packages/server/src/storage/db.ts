@@ -21,6 +21,8 @@ export interface DatabaseHandle {
   sqlite?: BetterSqlite3.Database;
   /** Serializes all use of the SQLite connection and group-commits transactions. */
   executor?: SqliteExecutor;
+  /** SQLite: the query builder for work inside a group-committed transaction (executor.inside). */
+  insideDb?: Kysely<Database>;
   /** The raw PostgreSQL pool, for prepared statements on hot paths and pool metrics. */
   pool?: pg.Pool;
   /** PostgreSQL schema in use (search_path), when not the default. */
@@ -60,9 +62,11 @@ export function openDatabase(options: OpenOptions): DatabaseHandle {
     sqlite.defaultSafeIntegers(false);
     const executor = new SqliteExecutor(sqlite);
     const db = new Kysely<Database>({ dialect: new SharedSqliteDialect(executor) });
+    const insideDb = new Kysely<Database>({ dialect: new SharedSqliteDialect(executor, true) });
     return {
       dialect: 'sqlite',
       db,
+      insideDb,
       sqlite,
       executor,
       async close() {

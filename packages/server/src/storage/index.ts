@@ -37,14 +37,18 @@ export function repositories(db: Kysely<Database>): Repositories {
 }
 
 export function createStorage(handle: DatabaseHandle): Storage {
-  const executor = handle.executor;
+  const { executor, insideDb } = handle;
   const repos = executor ? withSqliteFastPaths(repositories(handle.db), executor) : repositories(handle.db);
+  // SQLite: group-committed (storage/sqlite/executor.ts), with repositories built on the batch's own
+  // access to the connection. PostgreSQL: one database transaction per call.
+  const insideRepos = executor && insideDb ? withSqliteFastPaths(repositories(insideDb), executor.inside) : undefined;
   return {
     ...repos,
     dialect: handle.dialect,
-    // SQLite: group-committed (storage/sqlite/executor.ts); inside it the same repositories are used,
-    // because the executor owns the one connection. PostgreSQL: one database transaction per call.
-    transaction: executor ? (work) => executor.transaction(() => work(repos)) : (work) => handle.db.transaction().execute((trx) => work(repositories(trx))),
+    transaction:
+      executor && insideRepos
+        ? (work) => executor.transaction(() => work(insideRepos))
+        : (work) => handle.db.transaction().execute((trx) => work(repositories(trx))),
     async ping() {
       await sql`select 1`.execute(handle.db);
     },

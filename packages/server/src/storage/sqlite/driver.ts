@@ -39,14 +39,18 @@ class SharedConnection implements DatabaseConnection {
 class SharedDriver implements Driver {
   private readonly connection: SharedConnection;
 
-  constructor(private readonly executor: SqliteExecutor) {
+  /** `inside`: the driver of the Kysely instance that transaction work uses (it owns the connection). */
+  constructor(
+    private readonly executor: SqliteExecutor,
+    private readonly inside: boolean,
+  ) {
     this.connection = new SharedConnection(executor);
   }
 
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    if (this.executor.owned) return this.connection;
+    if (this.inside) return this.connection;
     await this.executor.acquire();
     return this.connection;
   }
@@ -64,21 +68,24 @@ class SharedDriver implements Driver {
   }
 
   async releaseConnection(): Promise<void> {
-    if (!this.executor.owned) this.executor.release();
+    if (!this.inside) this.executor.release();
   }
 
   async destroy(): Promise<void> {
-    this.executor.db.close();
+    if (!this.inside) this.executor.db.close();
   }
 }
 
 export class SharedSqliteDialect implements Dialect {
-  constructor(private readonly executor: SqliteExecutor) {}
+  constructor(
+    private readonly executor: SqliteExecutor,
+    private readonly inside = false,
+  ) {}
   createAdapter(): DialectAdapter {
     return new SqliteAdapter();
   }
   createDriver(): Driver {
-    return new SharedDriver(this.executor);
+    return new SharedDriver(this.executor, this.inside);
   }
   createQueryCompiler(): QueryCompiler {
     return new SqliteQueryCompiler();

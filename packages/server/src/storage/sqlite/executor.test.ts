@@ -84,7 +84,7 @@ describe('SqliteExecutor (group commit)', () => {
     await ex.transaction(async () => {
       ex.prepare('insert into t (v) values (?)').run('d1');
       await assert.rejects(
-        ex.transaction(async () => {
+        ex.inside.transaction(async () => {
           ex.prepare('insert into t (v) values (?)').run('d2');
           throw new Error('inner');
         }),

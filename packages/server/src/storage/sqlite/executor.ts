@@ -9,9 +9,26 @@
  *
  * Work inside a transaction must not wait on outside I/O (password hashing, HTTP): it would hold
  * the connection for everyone. Such work happens before or after the transaction.
+ *
+ * Work inside a batch reaches the connection through `inside` (the transaction's repositories are
+ * built on it), everything else through the executor itself, which waits while a batch holds the
+ * connection. Explicit rather than an AsyncLocalStorage: on Node 20 one of those turns on promise
+ * hooks for the whole process, which cost every request a few per cent.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type BetterSqlite3 from 'better-sqlite3';
+
+/** Access to the connection for prepared statements. */
+export interface SqliteRunner {
+  /** Runs synchronous work on the connection once it is this caller's turn. */
+  run<T>(fn: () => T): Promise<T>;
+  prepare(sql: string): BetterSqlite3.Statement;
+}
+
+/** The connection as seen from work inside a batch, which already owns it. */
+export interface InsideRunner extends SqliteRunner {
+  /** A transaction inside a transaction is a savepoint of the enclosing one. */
+  transaction<T>(work: () => Promise<T>): Promise<T>;
+}
 
 interface Job {
   work: () => Promise<unknown>;
@@ -19,9 +36,7 @@ interface Job {
   reject: (error: unknown) => void;
 }
 
-export class SqliteExecutor {
-  /** Marks the async context of a job running inside the current batch. */
-  private readonly inside = new AsyncLocalStorage<true>();
+export class SqliteExecutor implements SqliteRunner {
   private readonly pending: Job[] = [];
   private waiters: (() => void)[] = [];
   private busy = false;
@@ -53,14 +68,16 @@ export class SqliteExecutor {
     return stmt;
   }
 
-  /** True while the caller runs inside a batch (it already owns the connection). */
-  get owned(): boolean {
-    return this.inside.getStore() === true;
-  }
+  /** For work running inside a batch: the connection is already its own. */
+  readonly inside: InsideRunner = {
+    run: async (fn) => fn(),
+    prepare: (sql) => this.prepare(sql),
+    transaction: (work) => this.nested(work),
+  };
 
   /** Runs synchronous work on the connection: at once when it is free, else after the current holder. */
   async run<T>(fn: () => T): Promise<T> {
-    if (this.owned || !this.busy) return fn();
+    if (!this.busy) return fn();
     await this.acquire();
     try {
       return fn();
@@ -83,9 +100,12 @@ export class SqliteExecutor {
     if (this.pending.length > 0) this.scheduleFlush();
   }
 
-  /** Runs `work` inside a group-committed transaction; resolves after the commit. */
+  /**
+   * Runs `work` inside a group-committed transaction; resolves after the commit. `work` must reach
+   * the connection through `inside` only: waiting on the executor itself from inside would wait
+   * for its own batch.
+   */
   transaction<T>(work: () => Promise<T>): Promise<T> {
-    if (this.owned) return this.nested(work);
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ work, resolve: resolve as (v: unknown) => void, reject });
       this.scheduleFlush();
@@ -127,7 +147,7 @@ export class SqliteExecutor {
       for (const job of batch) {
         this.control.savepoint.run();
         try {
-          const value = await this.inside.run(true, job.work);
+          const value = await job.work();
           this.control.release.run();
           outcomes.push({ job, ok: true, value });
         } catch (err) {

@@ -11,12 +11,12 @@ import { toSession } from '../kysely/sessions.ts';
 import { type AccessTokenViewRow, toAccessTokenView, toRefresh } from '../kysely/tokens.ts';
 import { toUser } from '../kysely/users.ts';
 import type { Repositories } from '../repositories.ts';
-import type { SqliteExecutor } from './executor.ts';
+import type { SqliteRunner } from './executor.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: rows come back untyped from better-sqlite3
 type Row = any;
 
-export function withSqliteFastPaths(repos: Repositories, ex: SqliteExecutor): Repositories {
+export function withSqliteFastPaths(repos: Repositories, ex: SqliteRunner): Repositories {
   const get = (sql: string, ...params: unknown[]): Promise<Row> => ex.run(() => ex.prepare(sql).get(...params));
   const run = (sql: string, ...params: unknown[]) => ex.run(() => ex.prepare(sql).run(...params));
 
