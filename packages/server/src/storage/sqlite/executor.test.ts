@@ -96,4 +96,30 @@ describe('SqliteExecutor (group commit)', () => {
       ['d1'],
     );
   });
+
+  test('reads of one turn share a read transaction that ends with the turn; writes never wait in it', async () => {
+    const other = new BetterSqlite3(join(dir, 'x.db'));
+    try {
+      const countOf = (v: string) => ex.read(() => (ex.prepare('select count(*) as n from t where v = ?').get(v) as { n: number }).n);
+      assert.equal(await countOf('e1'), 0);
+      assert.equal(db.inTransaction, true, 'the first read opened a read transaction');
+      // A write by another connection during the turn is not seen by this turn's reads ...
+      other.prepare('insert into t (v) values (?)').run('e1');
+      assert.equal(await countOf('e1'), 0, 'one snapshot per turn');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(db.inTransaction, false, 'ended with the turn');
+      // ... and is seen by the next turn's.
+      assert.equal(await countOf('e1'), 1);
+      // A write after a read in the same turn ends the read transaction and commits at once.
+      await ex.run(() => ex.prepare('insert into t (v) values (?)').run('e2'));
+      assert.equal(db.inTransaction, false);
+      assert.equal((other.prepare('select count(*) as n from t where v = ?').get('e2') as { n: number }).n, 1, 'committed, visible elsewhere');
+      // A group-committed transaction after reads of the same turn.
+      await countOf('e3');
+      await insert('e3');
+      assert.equal((other.prepare('select count(*) as n from t where v = ?').get('e3') as { n: number }).n, 1);
+    } finally {
+      other.close();
+    }
+  });
 });

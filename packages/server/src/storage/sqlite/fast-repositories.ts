@@ -17,7 +17,10 @@ import type { SqliteRunner } from './executor.ts';
 type Row = any;
 
 export function withSqliteFastPaths(repos: Repositories, ex: SqliteRunner): Repositories {
-  const get = (sql: string, ...params: unknown[]): Promise<Row> => ex.run(() => ex.prepare(sql).get(...params));
+  const get = (sql: string, ...params: unknown[]): Promise<Row> => {
+    const stmt = ex.prepare(sql);
+    return stmt.readonly ? ex.read(() => stmt.get(...params)) : ex.run(() => stmt.get(...params));
+  };
   const run = (sql: string, ...params: unknown[]) => ex.run(() => ex.prepare(sql).run(...params));
 
   return {
