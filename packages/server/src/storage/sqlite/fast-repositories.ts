@@ -83,6 +83,10 @@ export function withSqliteFastPaths(repos: Repositories, ex: SqliteRunner): Repo
         const r = await get('select * from sessions where id = ?', id);
         return r && toSession(r);
       },
+      // Every refresh touches its session.
+      async touch(id, now) {
+        await run('update sessions set last_active_at = ? where id = ?', now, id);
+      },
     },
     accessTokens: {
       ...repos.accessTokens,
