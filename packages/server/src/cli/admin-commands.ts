@@ -88,9 +88,13 @@ export function adminCommands(program: Command): void {
 
   program
     .command('admin-token')
-    .description('replace the stored admin API token and print the new one (ignored when LATCH_ADMIN_TOKEN is set)')
+    .description('replace the stored admin API token and print the new one; running servers switch to it within seconds')
     .action(async () =>
-      withStorage(global(), async (storage) => {
+      withStorage(global(), async (storage, config) => {
+        // A configured token is the only one accepted: a stored one would never work.
+        if (config.admin.token) {
+          throw new Error('admin.token (LATCH_ADMIN_TOKEN) is set, so it is the only admin token accepted; change it there instead');
+        }
         console.log(`admin token: ${await AdminTokenVerifier.reset(storage.settings, systemClock)}`);
       }),
     );

@@ -8,7 +8,7 @@ export function adminAuth(app: FastifyInstance, verifier: AdminTokenVerifier): v
     if (request.url.startsWith('/health/')) return;
     const header = request.headers.authorization;
     const match = header ? /^Bearer ([^\s]+)$/i.exec(header) : null;
-    if (!match || !verifier.verify(match[1])) {
+    if (!match || !(await verifier.verify(match[1]))) {
       return reply
         .code(401)
         .header('WWW-Authenticate', match ? 'Bearer realm="latch-admin", error="invalid_token"' : 'Bearer realm="latch-admin"')

@@ -70,8 +70,44 @@ for (const backend of backends()) {
         const minted = results.filter((r) => r.generated);
         assert.equal(minted.length, 1);
         const token = minted[0]?.generated as string;
-        for (const r of results) assert.equal(r.verifier.verify(token), true);
-        for (const r of results) assert.equal(r.verifier.verify(`${token}x`), false);
+        for (const r of results) assert.equal(await r.verifier.verify(token), true);
+        for (const r of results) assert.equal(await r.verifier.verify(`${token}x`), false);
+      } finally {
+        await t.stop();
+        await db.drop();
+      }
+    });
+
+    test('`latch admin-token` on a running server: the new token works within a second, the old one stops within five', async () => {
+      const db = await freshDatabase(backend);
+      let now = Date.now();
+      const t = await startLatch(backend, { database: db, config: { 'admin.token': undefined }, clock: () => now });
+      try {
+        const old = t.latch.generatedAdminToken as string;
+        assert.equal((await usersWith(t, old)).status, 200);
+        // What the CLI command does, from another process sharing the database.
+        const replacement = await AdminTokenVerifier.reset(t.latch.storage.settings, () => now);
+        assert.equal((await usersWith(t, replacement)).status, 401, 'not re-read within a second of the last read');
+        now += 1000;
+        assert.equal((await usersWith(t, replacement)).status, 200, 'a failed check re-reads the stored hash');
+        assert.equal((await usersWith(t, old)).status, 401, 'the re-read also retired the old token');
+      } finally {
+        await t.stop();
+        await db.drop();
+      }
+    });
+
+    test('a replaced token stops working on a server that never sees the new one, once the stored hash is stale', async () => {
+      const db = await freshDatabase(backend);
+      let now = Date.now();
+      const t = await startLatch(backend, { database: db, config: { 'admin.token': undefined }, clock: () => now });
+      try {
+        const old = t.latch.generatedAdminToken as string;
+        await AdminTokenVerifier.reset(t.latch.storage.settings, () => now);
+        now += 4000;
+        assert.equal((await usersWith(t, old)).status, 200, 'still the hash read at start');
+        now += 1000;
+        assert.equal((await usersWith(t, old)).status, 401, 'stale after five seconds: re-read, and the old token is gone');
       } finally {
         await t.stop();
         await db.drop();

@@ -161,6 +161,19 @@ for (const backend of backends()) {
       for (const k of first) assert.ok(human.includes(k.kid));
     });
 
+    test('latch admin-token stores a new token hash; with admin.token configured it refuses, exit 1', async () => {
+      const out = ok(await cli(['admin-token']));
+      const token = /^admin token: (lat_adm_\S+)\n$/.exec(out)?.[1];
+      assert.ok(token, out);
+      assert.equal(await storage.settings.get('admin_token_sha256'), createHash('sha256').update(token).digest('base64url'));
+      const refused = await runCli(['admin-token'], {
+        cwd: cwd.path,
+        env: { LATCH_DATABASE_URL: db.url, LATCH_ADMIN_TOKEN: 'a-configured-admin-token-0123456789abcdef' },
+      });
+      assertCliError(refused, /^error: admin\.token \(LATCH_ADMIN_TOKEN\) is set/);
+      assert.equal(await storage.settings.get('admin_token_sha256'), createHash('sha256').update(token).digest('base64url'), 'unchanged');
+    });
+
     test('latch user create --password-stdin, with --email and --json; user list (human and --json)', async () => {
       const out = ok(await cli(['user', 'create', '--username', 'alice', '--password-stdin', '--email', 'alice@example.com'], 'correct horse battery\n'));
       const m = /^created user alice \(id (\S+)\)\n$/.exec(out);
