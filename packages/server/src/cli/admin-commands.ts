@@ -218,7 +218,7 @@ export function adminCommands(program: Command): void {
     );
   client
     .command('rotate-secret')
-    .description('issue a new client secret (the old one stops working)')
+    .description('issue a new client secret (the old one stops working, on running servers within 5 s)')
     .argument('<client_id>', 'client id')
     .action(async (clientId: string) =>
       withStorage(global(), async (storage) => {
