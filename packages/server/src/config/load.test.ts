@@ -70,6 +70,13 @@ describe('config: environment mapping', () => {
     assert.equal(c.public.host, '0.0.0.0');
   });
 
+  test('keys.promoteAfter is 0 or at least the JWKS cache lifetime', () => {
+    assert.equal(load({ LATCH_KEYS_PROMOTE_AFTER: '360' }).keys.promoteAfter, 360);
+    assert.equal(load({ LATCH_KEYS_PROMOTE_AFTER: '0' }).keys.promoteAfter, 0);
+    const [problem] = problems(() => load({ LATCH_KEYS_PROMOTE_AFTER: '100' }));
+    assert.match(problem ?? '', /keys\.promoteAfter.*LATCH_KEYS_PROMOTE_AFTER.*at least 360 seconds/);
+  });
+
   test('booleans accept true/false, 1/0, yes/no, on/off in any case', () => {
     for (const v of ['true', 'TRUE', '1', 'yes', 'On']) assert.equal(load({ LATCH_PUBLIC_TRUST_PROXY: v }).public.trustProxy, true, v);
     for (const v of ['false', 'False', '0', 'no', 'OFF']) assert.equal(load({ LATCH_DATABASE_AUTO_MIGRATE: v }).database.autoMigrate, false, v);

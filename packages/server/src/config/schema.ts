@@ -117,6 +117,8 @@ export const configSchema = z
           .number()
           .int()
           .min(0)
+          // Promoting sooner would sign with a key that cached JWKS documents do not hold yet.
+          .refine((v) => v === 0 || v >= 360, '0 (off) or at least 360 seconds, the JWKS cache lifetime')
           .default(0)
           .describe(
             'Seconds a `next` key is published before it is promoted automatically (at least 360, the JWKS cache lifetime); 0: only `latch keys promote`.',
