@@ -50,7 +50,8 @@ for (const backend of backends()) {
       const second = await start({ 'admin.token': undefined });
       assert.equal(second.latch.generatedAdminToken, undefined, 'no second token');
       assert.equal((await usersWith(second, token)).status, 200, 'the stored hash still authenticates after a restart');
-      assert.equal((await usersWith(second, `${token.slice(0, -1)}x`)).status, 401);
+      // One character off (the last one is a checksum character, so it may itself be an x).
+      assert.equal((await usersWith(second, `${token.slice(0, -1)}${token.endsWith('x') ? 'y' : 'x'}`)).status, 401);
       await second.stop();
 
       // A configured token (admin.token / LATCH_ADMIN_TOKEN) is the only one accepted.
