@@ -173,7 +173,9 @@ for (const backend of backends()) {
         const b = new Browser(t.issuer);
         const login = await b.get(authorizeUrl(t.issuer, client));
         assertErrorPage(await submitLogin(b, t.issuer, login, 'alice', undefined, { csrf: undefined }), /not sent from this site/);
-        assertErrorPage(await submitLogin(b, t.issuer, login, 'alice', undefined, { csrf: `${hidden(login, 'csrf').slice(0, -2)}AA` }));
+        const csrf = hidden(login, 'csrf');
+        const wrongCsrf = `${csrf.slice(0, -2)}${csrf.endsWith('AA') ? 'BB' : 'AA'}`;
+        assertErrorPage(await submitLogin(b, t.issuer, login, 'alice', undefined, { csrf: wrongCsrf }));
         // The cookie is the other half of the double submit: a form replayed from another browser fails.
         const other = new Browser(t.issuer);
         const refused = await submitLogin(other, t.issuer, login, 'alice');
