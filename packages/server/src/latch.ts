@@ -139,7 +139,8 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     });
     const publicApp = createServer({ ...serverOptions, realm: config.issuer, direct: directLane });
     instrument(publicApp, publicObserver);
-    // Routes opt in with `config: { rateLimit: {...} }` (the token endpoint, the login form).
+    // Routes opt in with `config: { rateLimit: {...} }` (registration; the token endpoint counts in its
+    // own RequestBudget because the direct lane runs outside fastify, the login form in its throttle).
     // Only a refused request says when to come back (Retry-After); X-RateLimit-* headers on every
     // response would cost time on the hot path and tell callers about other clients' budgets.
     await publicApp.register(rateLimit, {

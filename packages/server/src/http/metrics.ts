@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { type Counter, collectDefaultMetrics, Gauge, type Histogram, Registry } from 'prom-client';
+import { type Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { DatabaseHandle } from '../storage/db.ts';
 
 /** One registry per Latch instance (tests run several in one process). */
@@ -31,33 +31,14 @@ export class RequestMetrics {
   private readonly timers = new Map<string, Timer>();
 
   constructor(registry: Registry) {
-    const requests = this;
-    const counter = {
-      name: 'latch_http_requests_total',
-      help: 'HTTP requests by listener, route and status code.',
-      type: 'counter',
-      aggregator: 'sum',
-      async get() {
-        return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: requests.counterValues() };
-      },
-      reset() {
-        requests.counts.clear();
-      },
-    };
-    const histogram = {
-      name: 'latch_http_request_duration_seconds',
-      help: 'HTTP request latency by listener and route.',
-      type: 'histogram',
-      aggregator: 'sum',
-      async get() {
-        return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: requests.histogramValues() };
-      },
-      reset() {
-        requests.timers.clear();
-      },
-    };
-    registry.registerMetric(counter as unknown as Counter);
-    registry.registerMetric(histogram as unknown as Histogram);
+    registerCollected(registry, 'latch_http_requests_total', 'HTTP requests by listener, route and status code.', 'counter', {
+      values: () => this.counterValues(),
+      reset: () => this.counts.clear(),
+    });
+    registerCollected(registry, 'latch_http_request_duration_seconds', 'HTTP request latency by listener and route.', 'histogram', {
+      values: () => this.histogramValues(),
+      reset: () => this.timers.clear(),
+    });
   }
 
   /** Counts one request; `seconds` undefined counts it without timing it. */
@@ -99,6 +80,27 @@ export class RequestMetrics {
     }
     return values;
   }
+}
+
+/** A metric whose series are computed when scraped, registered as prom-client expects a metric. */
+function registerCollected(
+  registry: Registry,
+  name: string,
+  help: string,
+  type: 'counter' | 'histogram',
+  source: { values: () => unknown[]; reset: () => void },
+): void {
+  const metric = {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    async get() {
+      return { name, help, type, aggregator: 'sum', values: source.values() };
+    },
+    reset: source.reset,
+  };
+  registry.registerMetric(metric as unknown as Counter);
 }
 
 export function createMetrics(db: DatabaseHandle, options: { defaultMetrics: boolean }): Metrics {

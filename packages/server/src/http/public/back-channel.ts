@@ -15,7 +15,7 @@ export const MAX_PARAM_LENGTH_BY_NAME: Readonly<Record<string, number>> = { clie
 export const MAX_PARAMS = 32;
 
 /** RFC 6749 §3.2 / RFC 7662 §2.1 / RFC 7009 §2.1: parameters come form-encoded in the body. */
-export function requireFormBody(request: FastifyRequest): FormParams {
+function requireFormBody(request: FastifyRequest): FormParams {
   const body = request.body;
   if (body instanceof FormParams) return body;
   if (body === undefined || body === null) throw invalidRequest('The request body must be application/x-www-form-urlencoded parameters.');
@@ -23,11 +23,11 @@ export function requireFormBody(request: FastifyRequest): FormParams {
 }
 
 /** RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once." */
-export function rejectDuplicateParameters(params: FormParams): void {
+function rejectDuplicateParameters(params: FormParams): void {
   if (params.duplicates.length > 0) throw invalidRequest(`Parameters must not be repeated: ${params.duplicates.join(', ')}.`);
 }
 
-export function rejectOversizedParameters(params: FormParams): void {
+function rejectOversizedParameters(params: FormParams): void {
   const keys = params.keys();
   if (keys.length > MAX_PARAMS) throw invalidRequest(`Too many parameters (at most ${MAX_PARAMS}).`);
   for (const key of keys) {
@@ -44,7 +44,7 @@ export function checkBackChannelForm(params: FormParams): void {
 }
 
 /** The form-body checks in order. */
-export function readBackChannelForm(request: FastifyRequest): FormParams {
+function readBackChannelForm(request: FastifyRequest): FormParams {
   const params = requireFormBody(request);
   checkBackChannelForm(params);
   return params;
@@ -64,7 +64,7 @@ export function backChannelRoute(app: FastifyInstance, path: string, realm: stri
 }
 
 /** The Authorization header as sent (undefined when absent). */
-export function authorizationHeader(request: FastifyRequest): string | undefined {
+function authorizationHeader(request: FastifyRequest): string | undefined {
   const h = request.headers.authorization;
   return typeof h === 'string' ? h : undefined;
 }
@@ -82,7 +82,7 @@ export function noStore(reply: FastifyReply): FastifyReply {
  * The shared error mapping, except that a body of the wrong media type is an RFC 6749 §5.2
  * `invalid_request` with status 400 like any other malformed request (not a bare 415).
  */
-export function backChannelErrorHandler(realm: string) {
+function backChannelErrorHandler(realm: string) {
   const shared = errorHandler(realm);
   return (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     noStore(reply);

@@ -8,6 +8,8 @@ import { OAuthError } from '../../domain/errors.ts';
 import type { RegistrationService } from '../../services/registration.ts';
 import type { DiscoveryRegistry } from '../discovery-registry.ts';
 import { FormParams } from '../form.ts';
+// RFC 7591 §3.2.1: "Cache-Control: no-store" and "Pragma: no-cache" (the response carries credentials).
+import { noStore } from './back-channel.ts';
 
 export const REGISTRATION_PATH = '/oauth2/register';
 
@@ -66,9 +68,6 @@ export function clientInformation(issuer: string, client: Client, extra: { clien
     ...client.metadata,
   };
 }
-
-// RFC 7591 §3.2.1: "Cache-Control: no-store" and "Pragma: no-cache" (the response carries credentials).
-const noStore = (reply: FastifyReply) => reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
 
 export interface RegistrationRouteDeps {
   registration: RegistrationService;
