@@ -116,7 +116,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     await keys.ensureInitialKeys();
     const admin = await AdminTokenVerifier.init({ configured: config.admin.token, settings: storage.settings, clock });
     const metrics = createMetrics(db, { defaultMetrics: options.defaultMetrics ?? false });
-    const clients = new ClientService(storage, clock);
+    const clients = new ClientService(storage, clock, { allowLoopback: config.outbound.allowLoopback });
 
     const logger = options.logger === false ? false : { ...pinoOptions(config.log.level), ...(options.logStream ? { stream: options.logStream } : {}) };
     const serverOptions = { logger, logRequests: config.log.requests, trustProxy: config.public.trustProxy };

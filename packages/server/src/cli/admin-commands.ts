@@ -5,10 +5,10 @@ import { systemClock } from '../domain/clock.ts';
 import { publicUser } from '../domain/user.ts';
 import { BackchannelLogout } from '../oidc/backchannel-logout.ts';
 import { AdminTokenVerifier } from '../services/admin-token.ts';
-import { ClientService, clientView } from '../services/clients.ts';
+import { clientView } from '../services/clients.ts';
 import { SessionService } from '../services/sessions.ts';
 import { UserService } from '../services/users.ts';
-import { cliActor, type GlobalOptions, keyStore, printTable, readConfig, readStdin, withStorage } from './context.ts';
+import { cliActor, clientService, type GlobalOptions, keyStore, printTable, readConfig, readStdin, withStorage } from './context.ts';
 import { keyCommands } from './key-commands.ts';
 
 /** Sessions ended from the CLI still announce themselves: the events wait in the outbox for a server's dispatcher. */
@@ -165,7 +165,7 @@ export function adminCommands(program: Command): void {
     .option('--backchannel-logout-uri <uri>', 'OIDC back-channel logout URI')
     .option('--json', 'machine-readable output')
     .action(async (opts: Record<string, unknown>) =>
-      withStorage(global(), async (storage) => {
+      withStorage(global(), async (storage, config) => {
         const grantTypes = opts.grantType as string[];
         const body: Record<string, unknown> = {
           client_name: opts.name,
@@ -183,7 +183,7 @@ export function adminCommands(program: Command): void {
         if ((opts.redirectUri as string[]).some((u) => !/^https?:/.test(u))) body.application_type = 'native';
         if (opts.skipConsent) body.skip_consent = true;
         if (opts.introspectAnyToken) body.introspect_any_token = true;
-        const created = await new ClientService(storage, systemClock).create(body, cliActor(), { source: 'cli' });
+        const created = await clientService(storage, config).create(body, cliActor(), { source: 'cli' });
         const view = clientView(created.client, created);
         if (opts.json) console.log(JSON.stringify(view, null, 2));
         else {
@@ -199,8 +199,8 @@ export function adminCommands(program: Command): void {
     .option('--cursor <cursor>', 'continue from a previous page')
     .option('--json', 'machine-readable output')
     .action(async (opts: { limit: string; cursor?: string; json?: boolean }) =>
-      withStorage(global(), async (storage) => {
-        const page = await new ClientService(storage, systemClock).list({ limit: Number(opts.limit), cursor: opts.cursor });
+      withStorage(global(), async (storage, config) => {
+        const page = await clientService(storage, config).list({ limit: Number(opts.limit), cursor: opts.cursor });
         const clients = page.items.map((c) => clientView(c));
         if (opts.json) console.log(JSON.stringify({ clients, next_cursor: page.nextCursor ?? null }, null, 2));
         else printTable(clients, ['client_id', 'client_name', 'token_endpoint_auth_method', 'grant_types', 'source']);
@@ -211,8 +211,8 @@ export function adminCommands(program: Command): void {
     .description('delete a client and everything issued to it')
     .argument('<client_id>', 'client id')
     .action(async (clientId: string) =>
-      withStorage(global(), async (storage) => {
-        if (!(await new ClientService(storage, systemClock).remove(clientId, cliActor()))) throw new Error(`no client with id ${clientId}`);
+      withStorage(global(), async (storage, config) => {
+        if (!(await clientService(storage, config).remove(clientId, cliActor()))) throw new Error(`no client with id ${clientId}`);
         console.log(`deleted client ${clientId}`);
       }),
     );
@@ -221,8 +221,8 @@ export function adminCommands(program: Command): void {
     .description('issue a new client secret (the old one stops working, on running servers within 5 s)')
     .argument('<client_id>', 'client id')
     .action(async (clientId: string) =>
-      withStorage(global(), async (storage) => {
-        const r = await new ClientService(storage, systemClock).rotateSecret(clientId, cliActor());
+      withStorage(global(), async (storage, config) => {
+        const r = await clientService(storage, config).rotateSecret(clientId, cliActor());
         if (!r) throw new Error(`no client with id ${clientId}`);
         console.log(`client_secret: ${r.clientSecret}   (shown once; store it now)`);
       }),

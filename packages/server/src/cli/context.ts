@@ -4,6 +4,7 @@ import type { KeyStore } from '../crypto/keys.ts';
 import { systemClock } from '../domain/clock.ts';
 import { OAuthError } from '../domain/errors.ts';
 import type { Actor } from '../services/audit.ts';
+import { ClientService } from '../services/clients.ts';
 import type { DatabaseHandle } from '../storage/db.ts';
 import type { Storage } from '../storage/repositories.ts';
 
@@ -16,6 +17,10 @@ export const cliActor = (): Actor => ({ name: `cli:${process.env.USER ?? 'unknow
 export function readConfig(options: GlobalOptions): LatchConfig {
   return loadConfig({ file: options.config });
 }
+
+/** Client management as the servers with this configuration do it. */
+export const clientService = (storage: Storage, config: LatchConfig) =>
+  new ClientService(storage, systemClock, { allowLoopback: config.outbound.allowLoopback });
 
 /** Opens the configured database (migrating it when allowed) for a one-shot CLI command. */
 export async function withStorage<T>(options: GlobalOptions, work: (storage: Storage, config: LatchConfig, db: DatabaseHandle) => Promise<T>): Promise<T> {

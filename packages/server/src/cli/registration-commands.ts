@@ -2,10 +2,9 @@ import type { Command } from 'commander';
 import type { LatchConfig } from '../config/schema.ts';
 import { systemClock } from '../domain/clock.ts';
 import { OAuthError } from '../domain/errors.ts';
-import { ClientService } from '../services/clients.ts';
 import { initialAccessTokenView, MAX_IAT_LIFETIME, MAX_IAT_USES, RegistrationService, registrationLimits } from '../services/registration.ts';
 import type { Storage } from '../storage/repositories.ts';
-import { cliActor, type GlobalOptions, printTable, withStorage } from './context.ts';
+import { cliActor, clientService, type GlobalOptions, printTable, withStorage } from './context.ts';
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
@@ -31,13 +30,13 @@ function parseId(value: string): number {
   return Number(value);
 }
 
-const service = (storage: Storage, settings: LatchConfig['registration']) =>
+const service = (storage: Storage, config: LatchConfig) =>
   new RegistrationService({
     storage,
-    clients: new ClientService(storage, systemClock),
+    clients: clientService(storage, config),
     clock: systemClock,
-    policy: settings.policy,
-    limits: registrationLimits(settings),
+    policy: config.registration.policy,
+    limits: registrationLimits(config.registration),
   });
 
 /** `latch registration token create|list|revoke`: initial access tokens for RFC 7591 registration. */
@@ -63,7 +62,7 @@ export function registrationCommands(program: Command): void {
         throw new OAuthError('invalid_request', '--description: at most 200 characters, without control characters');
       }
       await withStorage(global(), async (storage, config) => {
-        const { token: value, record } = await service(storage, config.registration).createInitialAccessToken(input, cliActor());
+        const { token: value, record } = await service(storage, config).createInitialAccessToken(input, cliActor());
         if (opts.json) console.log(JSON.stringify(initialAccessTokenView(record, systemClock(), value), null, 2));
         else {
           console.log(`id:                   ${record.id}`);
@@ -82,7 +81,7 @@ export function registrationCommands(program: Command): void {
     .action(async (opts: { json?: boolean }) =>
       withStorage(global(), async (storage, config) => {
         const now = systemClock();
-        const rows = (await service(storage, config.registration).listInitialAccessTokens()).map((t) => initialAccessTokenView(t, now));
+        const rows = (await service(storage, config).listInitialAccessTokens()).map((t) => initialAccessTokenView(t, now));
         if (opts.json) console.log(JSON.stringify({ initial_access_tokens: rows }, null, 2));
         else printTable(rows, ['id', 'status', 'uses', 'max_uses', 'expires_at', 'description']);
       }),
@@ -95,7 +94,7 @@ export function registrationCommands(program: Command): void {
     .action(async (id: string) => {
       const numeric = parseId(id);
       await withStorage(global(), async (storage, config) => {
-        const result = await service(storage, config.registration).revokeInitialAccessToken(numeric, cliActor());
+        const result = await service(storage, config).revokeInitialAccessToken(numeric, cliActor());
         if (result === 'not_found') throw new OAuthError('not_found', `no initial access token with id ${numeric}`);
         console.log(result === 'revoked' ? `revoked initial access token ${numeric}` : `initial access token ${numeric} was already revoked`);
       });

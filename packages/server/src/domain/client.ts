@@ -101,7 +101,8 @@ const KNOWN_FIELDS = new Set<string>([
 ]);
 
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
-const metadataError = (field: string, description: string) => new OAuthError('invalid_client_metadata', `${field}: ${description}`, { extra: { field } });
+export const metadataError = (field: string, description: string) =>
+  new OAuthError('invalid_client_metadata', `${field}: ${description}`, { extra: { field } });
 const redirectError = (field: string, description: string) => new OAuthError('invalid_redirect_uri', `${field}: ${description}`, { extra: { field } });
 
 function parseUrl(value: string): URL | undefined {

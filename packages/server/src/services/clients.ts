@@ -3,6 +3,7 @@ import {
   type Client,
   type ClientMetadata,
   type ClientPolicy,
+  metadataError,
   needsSecret,
   REFRESH_TOKEN_POLICIES,
   type RefreshTokenPolicy,
@@ -12,6 +13,7 @@ import type { Clock } from '../domain/clock.ts';
 import { OAuthError } from '../domain/errors.ts';
 import type { ListOptions, Page, Repositories, Storage } from '../storage/repositories.ts';
 import { type Actor, audit } from './audit.ts';
+import { urlProblem } from './outbound-targets.ts';
 
 export const POLICY_FIELDS = ['skip_consent', 'introspect_any_token', 'access_token_ttl', 'refresh_token_policy'] as const;
 
@@ -52,13 +54,43 @@ function withoutPolicy(input: Record<string, unknown>): Record<string, unknown> 
   return out;
 }
 
+/** The URLs in client metadata that Latch itself calls (through `safeFetch`, services/outbound.ts). */
+const CALLED_URL_FIELDS = ['jwks_uri', 'backchannel_logout_uri'] as const;
+
+export interface ClientServiceOptions {
+  /** `outbound.allowLoopback`: whether Latch may call loopback addresses. */
+  allowLoopback: boolean;
+}
+
 export class ClientService {
   private readonly changeListeners: ((clientId: string) => void)[] = [];
 
   constructor(
     private readonly storage: Storage,
     private readonly clock: Clock,
+    private readonly options: ClientServiceOptions,
   ) {}
+
+  /** The same service working through other repositories (those of an enclosing transaction). */
+  within(storage: Storage): ClientService {
+    return new ClientService(storage, this.clock, this.options);
+  }
+
+  /**
+   * A URL Latch would refuse to call (a loopback address while `outbound.allowLoopback` is false, a
+   * private or reserved address) is refused at registration rather than accepted and then failing
+   * on every delivery. Only literal addresses and loopback names are known here; names are checked
+   * again when they resolve.
+   */
+  private checkCalledUrls(metadata: ClientMetadata): void {
+    for (const field of CALLED_URL_FIELDS) {
+      const url = metadata[field];
+      const problem = url === undefined ? undefined : urlProblem(url, this.options.allowLoopback);
+      if (problem === undefined) continue;
+      const hint = this.options.allowLoopback || urlProblem(url as string, true) !== undefined ? '' : ' (the server setting outbound.allowLoopback is false)';
+      throw metadataError(field, `Latch does not call this URL: ${problem}${hint}`);
+    }
+  }
 
   /** Called after a client is updated, deleted or gets a new secret (e.g. to drop cached credentials). */
   onChange(listener: (clientId: string) => void): void {
@@ -82,6 +114,7 @@ export class ClientService {
     const raw = input as Record<string, unknown>;
     const policy = admin ? readPolicy(raw) : {};
     const metadata = validateClientMetadata(admin ? withoutPolicy(raw) : input, { strict: admin });
+    this.checkCalledUrls(metadata);
     const secret = needsSecret(metadata.token_endpoint_auth_method) ? mintToken('cs') : undefined;
     const registration = options.withRegistrationToken ? mintToken('rat') : undefined;
     const now = this.clock();
@@ -144,6 +177,7 @@ export class ClientService {
       const merged: Record<string, unknown> = options.replace ? withoutPolicy(body) : { ...existing.metadata, ...withoutPolicy(body) };
       for (const [k, v] of Object.entries(merged)) if (v === null) delete merged[k];
       const metadata: ClientMetadata = validateClientMetadata(merged, { strict: options.admin });
+      this.checkCalledUrls(metadata);
       let clientSecret: string | undefined;
       let secretHash: Buffer | null | undefined;
       const hadSecret = needsSecret(existing.metadata.token_endpoint_auth_method);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { addressProblem, createOutbound, guardedLookup, OutboundError, urlProblem } from './outbound.ts';
+import { createOutbound, guardedLookup, OutboundError } from './outbound.ts';
+import { addressProblem, urlProblem } from './outbound-targets.ts';
 
 describe('outbound address policy', () => {
   test('private, link-local, reserved and mapped addresses are refused; public ones pass', () => {

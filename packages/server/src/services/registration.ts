@@ -25,7 +25,7 @@ import { disallowedScopes, formatScope, parseScope } from '../domain/scope.ts';
 import { checkToken } from '../domain/token-format.ts';
 import type { InitialAccessToken, Repositories, Storage } from '../storage/repositories.ts';
 import { type Actor, audit } from './audit.ts';
-import { ClientService, type CreatedClient } from './clients.ts';
+import type { ClientService, CreatedClient } from './clients.ts';
 
 export type RegistrationPolicy = 'open' | 'initial_access_token' | 'disabled';
 
@@ -164,7 +164,7 @@ export class RegistrationService {
     const created = await storage.transaction(async (repos) => {
       if (!(await repos.initialAccessTokens.use(hash, clock()))) throw invalidInitialAccessToken();
       // Checked only once the token is valid: callers without one learn nothing about the limits.
-      return new ClientService(joined(repos, storage), clock).create(this.limited(input), actor, options);
+      return this.deps.clients.within(joined(repos, storage)).create(this.limited(input), actor, options);
     });
     return this.withToken(created);
   }

@@ -283,6 +283,26 @@ for (const backend of backends()) {
       assert.deepEqual(actions, ['client.create', 'client.rotate_secret', 'client.delete']);
     });
 
+    test('client create refuses a back-channel logout URI the servers of this configuration would never call', async () => {
+      const args = [
+        'client',
+        'create',
+        '--name',
+        'rp',
+        '--redirect-uri',
+        'https://rp.example.com/cb',
+        '--backchannel-logout-uri',
+        'http://127.0.0.1:9000/logout',
+        '--json',
+      ];
+      assertCliError(
+        await cli(args),
+        /^error: backchannel_logout_uri: Latch does not call this URL: 127\.0\.0\.1 is a loopback address \(the server setting outbound\.allowLoopback is false\)\n$/,
+      );
+      const allowed = await runCli(args, { cwd: cwd.path, env: { LATCH_DATABASE_URL: db.url, LATCH_OUTBOUND_ALLOW_LOOPBACK: 'true' } });
+      assert.equal(JSON.parse(ok(allowed)).backchannel_logout_uri, 'http://127.0.0.1:9000/logout');
+    });
+
     test('client create: human output, --public, client_credentials default, native app scheme', async () => {
       const human = ok(await cli(['client', 'create', '--name', 'worker', '--scope', 'jobs:run']));
       const id = /^client_id: {5}(\S+)\n/.exec(human)?.[1];
