@@ -8,7 +8,7 @@ import { AdminTokenVerifier } from '../services/admin-token.ts';
 import { clientView } from '../services/clients.ts';
 import { SessionService } from '../services/sessions.ts';
 import { UserService } from '../services/users.ts';
-import { cliActor, clientService, type GlobalOptions, keyStore, printTable, readConfig, readStdin, withStorage } from './context.ts';
+import { cliActor, clientService, type GlobalOptions, printTable, readConfig, readStdin, withStorage } from './context.ts';
 import { keyCommands } from './key-commands.ts';
 
 /** Sessions ended from the CLI still announce themselves: the events wait in the outbox for a server's dispatcher. */
@@ -65,25 +65,6 @@ export function adminCommands(program: Command): void {
     });
 
   const keys = program.command('keys').description('signing keys');
-  keys
-    .command('list')
-    .description('list signing keys and their state')
-    .option('--json', 'machine-readable output')
-    .action(async (opts: { json?: boolean }) =>
-      withStorage(global(), async (storage, cfg) => {
-        const store = await keyStore(storage, cfg);
-        await store.ensureInitialKeys();
-        const rows = (await store.list()).map((k) => ({
-          kid: k.kid,
-          alg: k.alg,
-          state: k.state,
-          created: new Date(k.createdAt).toISOString(),
-          remove_after: k.removeAfter ? new Date(k.removeAfter).toISOString() : null,
-        }));
-        if (opts.json) console.log(JSON.stringify(rows, null, 2));
-        else printTable(rows, ['kid', 'alg', 'state', 'created', 'remove_after']);
-      }),
-    );
   keyCommands(keys, global);
 
   program

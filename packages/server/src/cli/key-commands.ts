@@ -1,6 +1,7 @@
 /**
- * `latch keys rotate` and `latch keys promote`: the two steps of signing key rotation, locally
- * (the same as POST /admin/v1/keys/rotate and /promote; see oidc/key-rotation.ts).
+ * `latch keys list`, and `latch keys rotate` and `latch keys promote`: the two steps of signing key
+ * rotation, locally (the same as the admin API's /admin/v1/keys, /rotate and /promote; see
+ * oidc/key-rotation.ts). All three show keys the same way, as the admin API does.
  */
 import type { Command } from 'commander';
 import { SIGNING_ALGS, type SigningAlg } from '../crypto/keys.ts';
@@ -28,14 +29,23 @@ export function keyCommands(keys: Command, global: () => GlobalOptions): void {
       });
       return work(rotation);
     });
+  const listed = async (rotation: KeyRotation) => (await rotation.list()).map(({ public_jwk: _jwk, ...k }) => k);
   const show = async (rotation: KeyRotation, json: boolean | undefined, extra: Record<string, unknown>) => {
-    const list = await rotation.list();
-    if (json) {
-      console.log(JSON.stringify({ ...extra, keys: list.map(({ public_jwk: _jwk, ...k }) => k) }, null, 2));
-      return;
-    }
-    printTable(list as unknown as Record<string, unknown>[], ['kid', 'alg', 'state', 'created_at', 'remove_after']);
+    const list = await listed(rotation);
+    if (json) console.log(JSON.stringify({ ...extra, keys: list }, null, 2));
+    else printTable(list, ['kid', 'alg', 'state', 'created_at', 'remove_after']);
   };
+
+  keys
+    .command('list')
+    .description('list signing keys and their state')
+    .option('--json', 'machine-readable output (an array of keys)')
+    .action(async (opts: { json?: boolean }) =>
+      withRotation(async (rotation) => {
+        if (opts.json) console.log(JSON.stringify(await listed(rotation), null, 2));
+        else await show(rotation, false, {});
+      }),
+    );
 
   keys
     .command('rotate')

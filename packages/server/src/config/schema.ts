@@ -150,7 +150,12 @@ export const configSchema = z
       .prefault({}),
     outbound: z
       .object({
-        allowLoopback: z.boolean().default(false).describe('Allow outgoing requests (back-channel logout, jwks_uri) to loopback. Development and tests only; while false, clients cannot register loopback URIs there.'),
+        allowLoopback: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Allow outgoing requests (back-channel logout, jwks_uri) to loopback. Development and tests only; while false, clients cannot register loopback URIs there.',
+          ),
         timeoutMs: z.number().int().min(100).max(60000).default(5000).describe('Timeout of outgoing requests in milliseconds.'),
       })
       .prefault({}),

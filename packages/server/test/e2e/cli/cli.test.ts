@@ -157,7 +157,7 @@ for (const backend of backends()) {
       const again = JSON.parse(ok(await cli(['keys', 'list', '--json']))) as { kid: string }[];
       assert.deepEqual(again.map((k) => k.kid).sort(), first.map((k) => k.kid).sort());
       const human = ok(await cli(['keys', 'list']));
-      assert.match(human, /^KID\s+ALG\s+STATE\s+CREATED/);
+      assert.match(human, /^KID\s+ALG\s+STATE\s+CREATED_AT\s+REMOVE_AFTER\n/);
       for (const k of first) assert.ok(human.includes(k.kid));
     });
 
