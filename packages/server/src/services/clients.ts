@@ -175,6 +175,9 @@ export class ClientService {
       if (!existing) return undefined;
       const policy = options.admin ? readPolicy(body) : {};
       const merged: Record<string, unknown> = options.replace ? withoutPolicy(body) : { ...existing.metadata, ...withoutPolicy(body) };
+      // response_types follow grant_types unless given (RFC 7591 §2.1), as when the client was created:
+      // new grant types without response types derive them afresh instead of keeping the old ones.
+      if (!options.replace && 'grant_types' in body && !('response_types' in body)) delete merged.response_types;
       for (const [k, v] of Object.entries(merged)) if (v === null) delete merged[k];
       const metadata: ClientMetadata = validateClientMetadata(merged, { strict: options.admin });
       this.checkCalledUrls(metadata);

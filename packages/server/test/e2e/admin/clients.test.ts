@@ -237,6 +237,31 @@ for (const backend of backends()) {
       assertAudit(events[1], 'client.update', { type: 'client', id }, since);
     });
 
+    test('PATCH of grant_types derives response_types again unless they are sent (RFC 7591 §2.1)', async () => {
+      const worker = await create({ client_name: 'Worker', grant_types: ['client_credentials'] });
+      assert.equal(worker.status, 201, JSON.stringify(worker.body));
+      const id = worker.body.client_id;
+      assert.deepEqual(worker.body.response_types, []);
+      const widened = await t.admin<ClientView>('PATCH', `/admin/v1/clients/${id}`, {
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+        redirect_uris: ['https://worker.example.com/cb'],
+      });
+      assert.equal(widened.status, 200, JSON.stringify(widened.body));
+      assert.deepEqual(widened.body.response_types, ['code']);
+      const narrowed = await t.admin<ClientView>('PATCH', `/admin/v1/clients/${id}`, { grant_types: ['client_credentials'] });
+      assert.equal(narrowed.status, 200, JSON.stringify(narrowed.body));
+      assert.deepEqual(narrowed.body.response_types, []);
+      // Sent explicitly, they are still checked against the grant types.
+      const mismatch = await t.admin<{ error: string; error_description: string }>('PATCH', `/admin/v1/clients/${id}`, {
+        grant_types: ['client_credentials'],
+        response_types: ['code'],
+      });
+      assert.equal(mismatch.status, 400);
+      assert.match(mismatch.body.error_description, /^response_types: /);
+      // Other changes keep them as they are.
+      assert.deepEqual((await t.admin<ClientView>('PATCH', `/admin/v1/clients/${id}`, { client_name: 'Worker 2' })).body.response_types, []);
+    });
+
     test('PATCH to a public client drops the secret; back to confidential shows a new one once', async () => {
       const created = await create(web);
       const id = created.body.client_id;
