@@ -58,7 +58,7 @@ export function keyCommands(keys: Command, global: () => GlobalOptions): void {
         if (!opts.json) {
           console.log(
             created.length
-              ? `published as next: ${created.join(', ')}; promote with \`latch keys promote\` after at least ${MIN_PROMOTE_AFTER_SECONDS} s (the JWKS cache lifetime)`
+              ? `published as next: ${created.join(', ')}; promote with \`latch keys promote\` after at least ${MIN_PROMOTE_AFTER_SECONDS} s (JWKS cache lifetime plus key reload interval)`
               : 'a next key is already waiting; nothing published',
           );
         }
@@ -73,9 +73,10 @@ export function keyCommands(keys: Command, global: () => GlobalOptions): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { alg?: string; json?: boolean }) =>
       withRotation(async (rotation) => {
-        const promoted = await rotation.promote(cliActor(), algs(opts.alg));
+        const { promoted, warning } = await rotation.promote(cliActor(), algs(opts.alg));
+        if (warning) console.error(`warning: ${warning}`);
         if (!opts.json) console.log(promoted.length ? `now signing: ${promoted.join(', ')}` : 'no next key to promote; run `latch keys rotate` first');
-        await show(rotation, opts.json, { promoted });
+        await show(rotation, opts.json, { promoted, ...(warning ? { warning } : {}) });
       }),
     );
 }

@@ -71,10 +71,10 @@ describe('config: environment mapping', () => {
   });
 
   test('keys.promoteAfter is 0 or at least the JWKS cache lifetime', () => {
-    assert.equal(load({ LATCH_KEYS_PROMOTE_AFTER: '360' }).keys.promoteAfter, 360);
+    assert.equal(load({ LATCH_KEYS_PROMOTE_AFTER: '390' }).keys.promoteAfter, 390);
     assert.equal(load({ LATCH_KEYS_PROMOTE_AFTER: '0' }).keys.promoteAfter, 0);
-    const [problem] = problems(() => load({ LATCH_KEYS_PROMOTE_AFTER: '100' }));
-    assert.match(problem ?? '', /keys\.promoteAfter.*LATCH_KEYS_PROMOTE_AFTER.*at least 360 seconds/);
+    const [problem] = problems(() => load({ LATCH_KEYS_PROMOTE_AFTER: '389' }));
+    assert.match(problem ?? '', /keys\.promoteAfter.*LATCH_KEYS_PROMOTE_AFTER.*at least 390 seconds/);
   });
 
   test('booleans accept true/false, 1/0, yes/no, on/off in any case', () => {

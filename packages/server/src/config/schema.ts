@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MIN_PROMOTE_AFTER_SECONDS } from '../domain/key-timing.ts';
 
 /**
  * The whole configuration. Every leaf can be set in `latch.yaml` (camelCase keys, nested as below)
@@ -118,10 +119,13 @@ export const configSchema = z
           .int()
           .min(0)
           // Promoting sooner would sign with a key that cached JWKS documents do not hold yet.
-          .refine((v) => v === 0 || v >= 360, '0 (off) or at least 360 seconds, the JWKS cache lifetime')
+          .refine(
+            (v) => v === 0 || v >= MIN_PROMOTE_AFTER_SECONDS,
+            `0 (off) or at least ${MIN_PROMOTE_AFTER_SECONDS} seconds (JWKS cache lifetime plus key reload interval)`,
+          )
           .default(0)
           .describe(
-            'Seconds a `next` key is published before it is promoted automatically (at least 360, the JWKS cache lifetime); 0: only `latch keys promote`.',
+            `Seconds a \`next\` key is published before it is promoted automatically (at least ${MIN_PROMOTE_AFTER_SECONDS}: JWKS cache lifetime plus key reload interval); 0: only \`latch keys promote\`.`,
           ),
       })
       .prefault({}),

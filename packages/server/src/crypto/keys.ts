@@ -6,6 +6,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { KEY_RELOAD_SECONDS } from '../domain/key-timing.ts';
 import type { KeyState, SigningKeyRecord, SigningKeyRepository } from '../storage/repositories.ts';
 import { randomId } from './random.ts';
 
@@ -146,7 +147,7 @@ export class KeyStore {
   }
 
   private async fresh(): Promise<void> {
-    if (this.options.clock() - this.loadedAt < (this.options.refreshMs ?? 30_000)) return;
+    if (this.options.clock() - this.loadedAt < (this.options.refreshMs ?? KEY_RELOAD_SECONDS * 1000)) return;
     this.loading ??= this.reload().finally(() => {
       this.loading = undefined;
     });

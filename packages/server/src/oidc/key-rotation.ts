@@ -14,11 +14,11 @@
  */
 import { type KeyStore, SIGNING_ALGS, type SigningAlg } from '../crypto/keys.ts';
 import type { Clock } from '../domain/clock.ts';
+import { MIN_PROMOTE_AFTER_SECONDS } from '../domain/key-timing.ts';
 import { type Actor, audit } from '../services/audit.ts';
 import type { AuditRepository, SigningKeyRecord, SigningKeyRepository } from '../storage/repositories.ts';
 
-/** A `next` key is never promoted by the schedule before the JWKS caches (max-age 300 + stale 60) have seen it. */
-export const MIN_PROMOTE_AFTER_SECONDS = 360;
+export { MIN_PROMOTE_AFTER_SECONDS };
 
 export interface RotationSchedule {
   /** seconds; 0 = never automatically */
@@ -81,13 +81,25 @@ export class KeyRotation {
     return created;
   }
 
-  /** Step 2: promote the `next` key of each algorithm; the old active key retires. Returns the promoted kids. */
-  async promote(actor: Actor, algs: readonly SigningAlg[] = SIGNING_ALGS): Promise<string[]> {
+  /**
+   * Step 2: promote the `next` key of each algorithm; the old active key retires. Returns the
+   * promoted kids, and a warning when some had been published for less than
+   * MIN_PROMOTE_AFTER_SECONDS: a verifier holding an older JWKS rejects what they sign until then.
+   * An operator may have reasons (a compromised key), so it is a warning, not a refusal.
+   */
+  async promote(actor: Actor, algs: readonly SigningAlg[] = SIGNING_ALGS): Promise<{ promoted: string[]; warning?: string }> {
+    const publishedSince = this.deps.clock() - MIN_PROMOTE_AFTER_SECONDS * 1000;
+    const early = (await this.deps.repo.list()).filter((k) => k.state === 'next' && algs.includes(k.alg) && k.createdAt > publishedSince).map((k) => k.kid);
     const promoted = await this.deps.keys.promote(algs);
     if (promoted.length) {
       await audit(this.deps.audit, actor, 'keys.promote', { type: 'signing_key', id: promoted.join(',') }, this.deps.clock(), { kids: promoted });
     }
-    return promoted;
+    const unseen = early.filter((kid) => promoted.includes(kid));
+    if (unseen.length === 0) return { promoted };
+    return {
+      promoted,
+      warning: `${unseen.join(', ')} had been published for less than ${MIN_PROMOTE_AFTER_SECONDS} s (JWKS cache lifetime plus key reload interval); verifiers holding an older JWKS reject what it signs until they refetch`,
+    };
   }
 
   /**
@@ -111,7 +123,7 @@ export class KeyRotation {
       records.some((k) => k.alg === alg && k.state === 'next' && due(k.createdAt, promoteAfter > 0 ? Math.max(promoteAfter, MIN_PROMOTE_AFTER_SECONDS) : 0)),
     );
     const rotated = rotateAlgs.length ? await this.rotate(actor, rotateAlgs) : [];
-    const promoted = promoteAlgs.length ? await this.promote(actor, promoteAlgs) : [];
+    const promoted = promoteAlgs.length ? (await this.promote(actor, promoteAlgs)).promoted : [];
     if (removed > 0 && !rotated.length && !promoted.length) await this.deps.keys.reload();
     return { removed, rotated, promoted };
   }

@@ -112,7 +112,7 @@ export class Oidc {
 
   adminRoutes(app: FastifyInstance): void {
     adminEventRoutes(app, { outbox: this.deps.storage.outbox, clock: this.deps.clock, onRetry: () => this.dispatcher.wake(0) });
-    adminKeyRoutes(app, { rotation: this.keyRotation, clock: this.deps.clock });
+    adminKeyRoutes(app, { rotation: this.keyRotation });
   }
 
   /** Background work: the outbox dispatcher (when enabled), the key schedule, cleanup of delivered events. */

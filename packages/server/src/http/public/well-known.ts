@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { KeyStore } from '../../crypto/keys.ts';
+import { JWKS_MAX_AGE_SECONDS, JWKS_STALE_SECONDS } from '../../domain/key-timing.ts';
 import type { DiscoveryRegistry } from '../discovery-registry.ts';
 
 export const JWKS_PATH = '/oauth2/keys.json';
@@ -20,7 +21,7 @@ export function wellKnownRoutes(app: FastifyInstance, deps: { issuer: string; di
   app.get(JWKS_PATH, async (_req, reply) => {
     const jwks = await deps.keys.jwks();
     return reply
-      .header('Cache-Control', 'public, max-age=300, stale-while-revalidate=60')
+      .header('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}, stale-while-revalidate=${JWKS_STALE_SECONDS}`)
       .header('Access-Control-Allow-Origin', '*')
       .type('application/jwk-set+json')
       .send(jwks);

@@ -44,8 +44,13 @@ for (const backend of backends()) {
       const human = ok(await cli(['keys', 'rotate']));
       assert.match(human, /^a next key is already waiting; nothing published$/m);
 
-      const promoted = JSON.parse(ok(await cli(['keys', 'promote', '--alg', 'RS256', '--json']))) as { promoted: string[]; keys: KeyRow[] };
+      const promoting = await cli(['keys', 'promote', '--alg', 'RS256', '--json']);
+      const promoted = JSON.parse(ok(promoting)) as { promoted: string[]; keys: KeyRow[]; warning?: string };
       assert.equal(promoted.promoted.length, 1);
+      // Published moments ago: done, with the same warning as the admin API, on stderr and in the JSON.
+      const warning = /^rs256-\S+ had been published for less than 390 s \(JWKS cache lifetime plus key reload interval\)/;
+      assert.match(promoted.warning ?? '', warning);
+      assert.equal(promoting.stderr, `warning: ${promoted.warning}\n`);
       const byKid = new Map(promoted.keys.map((k) => [k.kid, k]));
       assert.equal(byKid.get(promoted.promoted[0] as string)?.state, 'active');
       const retired = byKid.get(oldRs as string);
