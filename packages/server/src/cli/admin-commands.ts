@@ -70,13 +70,15 @@ export function adminCommands(program: Command): void {
   program
     .command('admin-token')
     .description('replace the stored admin API token and print the new one; running servers switch to it within seconds')
-    .action(async () =>
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) =>
       withStorage(global(), async (storage, config) => {
         // A configured token is the only one accepted: a stored one would never work.
         if (config.admin.token) {
           throw new Error('admin.token (LATCH_ADMIN_TOKEN) is set, so it is the only admin token accepted; change it there instead');
         }
-        console.log(`admin token: ${await AdminTokenVerifier.reset(storage.settings, systemClock)}`);
+        const token = await AdminTokenVerifier.reset(storage.settings, systemClock);
+        console.log(opts.json ? JSON.stringify({ admin_token: token }, null, 2) : `admin token: ${token}`);
       }),
     );
 
@@ -201,11 +203,13 @@ export function adminCommands(program: Command): void {
     .command('rotate-secret')
     .description('issue a new client secret (the old one stops working, on running servers within 5 s)')
     .argument('<client_id>', 'client id')
-    .action(async (clientId: string) =>
+    .option('--json', 'machine-readable output (the client, as the admin API shows it, with the new client_secret)')
+    .action(async (clientId: string, opts: { json?: boolean }) =>
       withStorage(global(), async (storage, config) => {
         const r = await clientService(storage, config).rotateSecret(clientId, cliActor());
         if (!r) throw new Error(`no client with id ${clientId}`);
-        console.log(`client_secret: ${r.clientSecret}   (shown once; store it now)`);
+        if (opts.json) console.log(JSON.stringify(clientView(r.client, r), null, 2));
+        else console.log(`client_secret: ${r.clientSecret}   (shown once; store it now)`);
       }),
     );
 }

@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { LatchConfig } from '../config/schema.ts';
 import type { KeyStore } from '../crypto/keys.ts';
@@ -12,7 +13,16 @@ export interface GlobalOptions {
   config?: string;
 }
 
-export const cliActor = (): Actor => ({ name: `cli:${process.env.USER ?? 'unknown'}`, sourceIp: null });
+/** Who ran the command, for the audit log: $USER, else the account the process runs as. */
+export const cliActor = (): Actor => ({ name: `cli:${process.env.USER || accountName()}`, sourceIp: null });
+
+function accountName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? 'unknown'}`; // no passwd entry (some containers)
+  }
+}
 
 export function readConfig(options: GlobalOptions): LatchConfig {
   return loadConfig({ file: options.config });

@@ -14,4 +14,10 @@ serveCommand(program);
 adminCommands(program);
 registrationCommands(program);
 
+// `latch … | head` closes the pipe early: that ends the output, it is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 program.parseAsync(process.argv).catch(reportError);

@@ -161,7 +161,7 @@ describe('config: errors name the key, the bad value and what is expected', () =
     );
     assert.deepEqual(
       problems(() => load({ LATCH_ISSUER: 'http://auth.example.com' })),
-      ['issuer: got "http://auth.example.com"; expected an https URL (http is only allowed on loopback)'],
+      ['issuer (from LATCH_ISSUER): got "http://auth.example.com"; expected an https URL (http is only allowed on loopback)'],
     );
     assert.match(problems(() => load({ LATCH_ISSUER: 'https://auth.example.com/?x=1' }))[0] as string, /^issuer .*without query or fragment/);
     assert.equal(load({ LATCH_ISSUER: 'http://localhost:8080' }).issuer, 'http://localhost:8080');

@@ -231,7 +231,8 @@ export function loadConfig(options: LoadOptions = {}): LatchConfig {
   const issuerUrl = new URL(config.issuer);
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(issuerUrl.hostname);
   if (issuerUrl.protocol === 'http:' && !loopback) {
-    throw new ConfigError([`issuer: got "${config.issuer}"; expected an https URL (http is only allowed on loopback)`]);
+    const where = fromEnv.get('issuer');
+    throw new ConfigError([`issuer${where ? ` (from ${where})` : ''}: got "${config.issuer}"; expected an https URL (http is only allowed on loopback)`]);
   }
   if (
     config.admin.port !== 0 &&

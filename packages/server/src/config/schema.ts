@@ -191,7 +191,10 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (pino).'),
-        requests: z.boolean().default(true).describe('Log one line per request (method, path, status, time, request id).'),
+        requests: z
+          .boolean()
+          .default(true)
+          .describe('Log each request: a line when it arrives (method, path) and one when it is answered (status, time), both with its request id.'),
       })
       .prefault({}),
   })

@@ -100,6 +100,12 @@ describe('latch config check / config keys (no database needed)', { concurrency:
     assertCliError(await runCli(['user', 'list'], { cwd: dir.path, env: { LATCH_DATABASE_URL: 'mysql://x' } }), /- database\.url \(from LATCH_DATABASE_URL\)/);
   });
 
+  test('output into a pipe closed early (`latch config keys | head -1`) ends quietly with exit 0', async () => {
+    const r = await runCli(['config', 'keys'], { cwd: dir.path, closeStdout: true });
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 0);
+  });
+
   test('config keys lists every key with its variable and default (human, --json, --markdown)', async () => {
     const human = ok(await runCli(['config', 'keys'], { cwd: dir.path }));
     assert.match(human, /^KEY\s+ENV\s+TYPE\s+DEFAULT/);
@@ -166,12 +172,19 @@ for (const backend of backends()) {
       const token = /^admin token: (lat_adm_\S+)\n$/.exec(out)?.[1];
       assert.ok(token, out);
       assert.equal(await storage.settings.get('admin_token_sha256'), createHash('sha256').update(token).digest('base64url'));
+      const json = JSON.parse(ok(await cli(['admin-token', '--json']))) as { admin_token: string };
+      assert.equal(checkToken(json.admin_token), 'adm');
+      assert.equal(
+        await storage.settings.get('admin_token_sha256'),
+        createHash('sha256').update(json.admin_token).digest('base64url'),
+        'the one shown is stored',
+      );
       const refused = await runCli(['admin-token'], {
         cwd: cwd.path,
         env: { LATCH_DATABASE_URL: db.url, LATCH_ADMIN_TOKEN: 'a-configured-admin-token-0123456789abcdef' },
       });
       assertCliError(refused, /^error: admin\.token \(LATCH_ADMIN_TOKEN\) is set/);
-      assert.equal(await storage.settings.get('admin_token_sha256'), createHash('sha256').update(token).digest('base64url'), 'unchanged');
+      assert.equal(await storage.settings.get('admin_token_sha256'), createHash('sha256').update(json.admin_token).digest('base64url'), 'unchanged');
     });
 
     test('latch user create --password-stdin, with --email and --json; user list (human and --json)', async () => {
@@ -273,6 +286,10 @@ for (const backend of backends()) {
       const after = await storage.clients.lookup(created.client_id);
       assert.equal(secretMatches(fresh, after?.secretHash), true);
       assert.equal(secretMatches(secret, after?.secretHash), false, 'the old secret stops working');
+      const again = JSON.parse(ok(await cli(['client', 'rotate-secret', created.client_id, '--json'])));
+      assert.equal(again.client_id, created.client_id);
+      assert.equal(again.client_name, 'Notes');
+      assert.ok(secretMatches(again.client_secret, (await storage.clients.lookup(created.client_id))?.secretHash));
 
       assert.equal(ok(await cli(['client', 'delete', created.client_id])), `deleted client ${created.client_id}\n`);
       assert.equal(await storage.clients.lookup(created.client_id), undefined);
@@ -280,7 +297,7 @@ for (const backend of backends()) {
       assertCliError(await cli(['client', 'rotate-secret', 'nope']), /^error: no client with id nope\n$/);
 
       const actions = (await storage.audit.list({ limit: 50, targetType: 'client', targetId: created.client_id })).items.map((e) => e.action);
-      assert.deepEqual(actions, ['client.create', 'client.rotate_secret', 'client.delete']);
+      assert.deepEqual(actions, ['client.create', 'client.rotate_secret', 'client.rotate_secret', 'client.delete']);
     });
 
     test('client create refuses a back-channel logout URI the servers of this configuration would never call', async () => {

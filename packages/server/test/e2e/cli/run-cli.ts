@@ -32,7 +32,10 @@ export interface CliResult {
 }
 
 /** Runs one CLI command to completion (`cwd` defaults to the repo root). */
-export function runCli(args: string[], options: { env?: Record<string, string | undefined>; stdin?: string; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; stdin?: string; cwd?: string /** as `| head` does once it has enough */; closeStdout?: boolean } = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ['--import', TSX, CLI_MAIN, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
@@ -41,9 +44,11 @@ export function runCli(args: string[], options: { env?: Record<string, string | 
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
+    if (options.closeStdout) child.stdout.destroy();
+    else
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
     });
