@@ -32,7 +32,7 @@ export const configSchema = z
           .string()
           .min(32, 'at least 32 characters')
           .optional()
-          .describe('Admin bearer token. When unset, the first start generates one and prints it once.'),
+          .describe('Admin bearer token, at least 32 characters (e.g. `openssl rand -hex 32`). When unset, the first start generates one and prints it once.'),
       })
       .prefault({}),
     database: z
