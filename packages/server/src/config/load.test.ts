@@ -184,6 +184,19 @@ describe('config: errors name the key, the bad value and what is expected', () =
     );
   });
 
+  test('unknown LATCH_* variables are rejected like unknown keys; LATCH_CONFIG and LATCH_TEST_* are not settings', () => {
+    assert.deepEqual(
+      problems(() => load({ LATCH_TOKNES_ACCESS_TOKEN_TTL: '60', LATCH_FOO: 'x' })),
+      [
+        'LATCH_TOKNES_ACCESS_TOKEN_TTL: unknown variable (did you mean LATCH_TOKENS_ACCESS_TOKEN_TTL?); see `latch config keys` for the valid ones',
+        'LATCH_FOO: unknown variable; see `latch config keys` for the valid ones',
+      ],
+    );
+    assert.equal(load({ LATCH_TEST_PG_URL: 'postgres://x', LATCH_TEST_REQUIRE_PG: '1', LATCH_TOKENS_ACCESS_TOKEN_TTL: '60' }).tokens.accessTokenTtl, 60);
+    // Other prefixes are none of Latch's business.
+    assert.equal(load({ LATCHKEY: 'x', MY_LATCH_THING: 'y' }).tokens.accessTokenTtl, 300);
+  });
+
   test('a section given as a scalar names the section', () => {
     assert.deepEqual(
       problems(() => load({}, { file: yamlFile('database: sqlite:x.db\n') })),

@@ -174,6 +174,22 @@ function unknownKeys(input: Record<string, unknown>, keys: ConfigKey[]): string[
   return problems;
 }
 
+/**
+ * LATCH_* variables that name no setting: a misspelled one (LATCH_TOKNES_…) would otherwise be
+ * ignored without a word, unlike the same typo in latch.yaml. LATCH_CONFIG names the file, and
+ * LATCH_TEST_* belongs to the test suite.
+ */
+function unknownVariables(env: NodeJS.ProcessEnv, keys: ConfigKey[]): string[] {
+  const known = new Set(keys.map((k) => k.env));
+  const problems: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('LATCH_') || known.has(name) || name === 'LATCH_CONFIG' || name.startsWith('LATCH_TEST_')) continue;
+    const close = [...known].find((k) => editDistance(k, name) <= 2);
+    problems.push(`${name}: unknown variable${close ? ` (did you mean ${close}?)` : ''}; see \`latch config keys\` for the valid ones`);
+  }
+  return problems;
+}
+
 /** Optimal string alignment distance (Levenshtein plus adjacent transpositions), case-insensitive. */
 function editDistance(x: string, y: string): number {
   const a = x.toLowerCase();
@@ -222,7 +238,7 @@ export function loadConfig(options: LoadOptions = {}): LatchConfig {
   }
   for (const [path, value] of Object.entries(options.overrides ?? {})) setPath(input, path.split('.'), value);
 
-  const unknown = unknownKeys(input, configKeys());
+  const unknown = [...unknownVariables(env, configKeys()), ...unknownKeys(input, configKeys())];
   const result = configSchema.safeParse(input);
   const problems = result.success ? [] : result.error.issues.filter((i) => i.code !== 'unrecognized_keys').map((i) => describeIssue(i, input, fromEnv));
   if (unknown.length > 0 || !result.success) throw new ConfigError([...unknown, ...problems]);

@@ -1,6 +1,6 @@
 /**
  * The databases a test runs against: SQLite always, PostgreSQL when LATCH_TEST_PG_URL is set.
- * With LATCH_REQUIRE_PG=1 (CI) a missing PostgreSQL is an error, never a silent skip.
+ * With LATCH_TEST_REQUIRE_PG=1 (CI) a missing PostgreSQL is an error, never a silent skip.
  * Test names carry the backend in brackets, e.g. "[postgres] users …", which .ci/run counts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,8 +13,8 @@ export type Backend = 'sqlite' | 'postgres';
 
 export function backends(): Backend[] {
   const url = process.env.LATCH_TEST_PG_URL;
-  if (!url && process.env.LATCH_REQUIRE_PG === '1') {
-    throw new Error('LATCH_REQUIRE_PG=1 but LATCH_TEST_PG_URL is not set: the PostgreSQL tests would not run');
+  if (!url && process.env.LATCH_TEST_REQUIRE_PG === '1') {
+    throw new Error('LATCH_TEST_REQUIRE_PG=1 but LATCH_TEST_PG_URL is not set: the PostgreSQL tests would not run');
   }
   return url ? ['sqlite', 'postgres'] : ['sqlite'];
 }
