@@ -184,7 +184,7 @@ describe('config: errors name the key, the bad value and what is expected', () =
     );
   });
 
-  test('unknown LATCH_* variables are rejected like unknown keys; LATCH_CONFIG and LATCH_TEST_* are not settings', () => {
+  test('unknown LATCH_* variables are rejected like unknown keys (LATCH_CONFIG and LATCH_TEST_* are not settings); a mapping in a variable is JSON', () => {
     assert.deepEqual(
       problems(() => load({ LATCH_TOKNES_ACCESS_TOKEN_TTL: '60', LATCH_FOO: 'x' })),
       [
@@ -193,6 +193,10 @@ describe('config: errors name the key, the bad value and what is expected', () =
       ],
     );
     assert.equal(load({ LATCH_TEST_PG_URL: 'postgres://x', LATCH_TEST_REQUIRE_PG: '1', LATCH_TOKENS_ACCESS_TOKEN_TTL: '60' }).tokens.accessTokenTtl, 60);
+    assert.deepEqual(
+      problems(() => load({ LATCH_SCOPES_DESCRIPTIONS: '{bad' })),
+      ['scopes.descriptions (from LATCH_SCOPES_DESCRIPTIONS): got "{bad"; expected a JSON object, e.g. {"name": "value"}'],
+    );
     // Other prefixes are none of Latch's business.
     assert.equal(load({ LATCHKEY: 'x', MY_LATCH_THING: 'y' }).tokens.accessTokenTtl, 300);
   });

@@ -136,7 +136,9 @@ function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>, 
   for (const part of path) value = (value as Record<string, unknown> | undefined)?.[part];
   const env = fromEnv.get(dotted);
   const where = env ? `${dotted} (from ${env})` : dotted;
-  return `${where}: got ${shown(dotted, value)}; expected ${expectation(issue)}`;
+  // A mapping set through a variable is written as JSON there.
+  const expected = env && issue.code === 'invalid_type' && issue.expected === 'record' ? 'a JSON object, e.g. {"name": "value"}' : expectation(issue);
+  return `${where}: got ${shown(dotted, value)}; expected ${expected}`;
 }
 
 /** Secrets never appear in error messages (they end up in logs and CI output). */
