@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { checkToken } from '../domain/token-format.ts';
-import { hashSecret, mintToken, tokenKey } from './random.ts';
+import { hashSecret, mintToken, tokenJti, tokenKey } from './random.ts';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
@@ -36,4 +36,15 @@ test('other kinds stay fully random and are keyed by their SHA-256 alone', () =>
     assert.deepEqual(tokenKey(kind, token), sha256(token));
     assert.notEqual(token.slice(kind.length + 5, kind.length + 12), '0000000', 'no time prefix');
   }
+});
+
+test('tokenJti: kind and 96 bits of the token hash, the same for a token and not its time prefix', () => {
+  const a = mintToken('at');
+  const b = mintToken('at');
+  const jti = tokenJti('at', tokenKey('at', a.token));
+  assert.match(jti, /^at_[\w-]{16}$/);
+  assert.equal(tokenJti('at', tokenKey('at', a.token)), jti);
+  assert.notEqual(tokenJti('at', tokenKey('at', b.token)), jti);
+  assert.equal(jti.slice(3), createHash('sha256').update(a.token).digest().subarray(0, 12).toString('base64url'));
+  assert.match(tokenJti('rt', tokenKey('rt', mintToken('rt').token)), /^rt_[\w-]{16}$/);
 });

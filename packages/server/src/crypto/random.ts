@@ -60,6 +60,15 @@ export function tokenKey(kind: TokenKind, token: string): Buffer {
   return key;
 }
 
+/**
+ * The `jti` reported for an access or refresh token (RFC 7662 §2.2), from its stored key: the kind
+ * and 96 bits of the token's SHA-256 in base64url. Unique like the token and the same for its whole
+ * life; it reveals neither the token nor, as a row id would, how many tokens have been issued.
+ */
+export function tokenJti(kind: 'at' | 'rt', key: Buffer): string {
+  return `${kind}_${key.subarray(key.length - 32, key.length - 20).toString('base64url')}`;
+}
+
 export function mintToken(kind: TokenKind, random: Random = systemRandom, now: number = Date.now()): MintedToken {
   const ordered = TIME_ORDERED_KINDS.has(kind);
   const randomPart = ordered

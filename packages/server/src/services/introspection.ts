@@ -8,13 +8,12 @@
  * deactivated, or issued to another client when the caller is not allowed to introspect those
  * (§4: "the authorization server MAY respond differently to different protected resources").
  */
-import { tokenKey } from '../crypto/random.ts';
+import { tokenJti, tokenKey } from '../crypto/random.ts';
 import type { Client } from '../domain/client.ts';
 import type { Clock } from '../domain/clock.ts';
 import { formatScope } from '../domain/scope.ts';
 import { checkToken } from '../domain/token-format.ts';
 import type { AccessTokenRepository, RefreshTokenRepository, SessionRepository, UserRepository } from '../storage/repositories.ts';
-import { refreshTokenJti } from './tokens.ts';
 
 export interface InactiveToken {
   active: false;
@@ -75,7 +74,8 @@ async function introspectAccessToken(
   caller: Pick<Client, 'clientId' | 'introspectAnyToken'>,
   token: string,
 ): Promise<IntrospectionResponse> {
-  const t = await deps.accessTokens.findByHash(tokenKey('at', token));
+  const key = tokenKey('at', token);
+  const t = await deps.accessTokens.findByHash(key);
   if (!t || !mayIntrospect(caller, t.clientId)) return INACTIVE;
   if (t.revokedAt !== null || t.sessionFinishedAt !== null || t.userDeactivatedAt !== null || t.expiresAt <= deps.clock()) return INACTIVE;
   return {
@@ -88,7 +88,7 @@ async function introspectAccessToken(
     exp: seconds(t.expiresAt),
     iat: seconds(t.createdAt),
     iss: deps.issuer,
-    jti: t.jti,
+    jti: tokenJti('at', key),
     sid: t.sid,
     device_id: t.deviceId,
   };
@@ -99,7 +99,8 @@ async function introspectRefreshToken(
   caller: Pick<Client, 'clientId' | 'introspectAnyToken'>,
   token: string,
 ): Promise<IntrospectionResponse> {
-  const t = await deps.refreshTokens.findByHash(tokenKey('rt', token));
+  const key = tokenKey('rt', token);
+  const t = await deps.refreshTokens.findByHash(key);
   if (!t || t.revokedAt !== null || t.consumedAt !== null || t.expiresAt <= deps.clock()) return INACTIVE;
   const session = await deps.sessions.lookup(t.sessionId);
   if (!session || session.finishedAt !== null || !mayIntrospect(caller, session.clientId)) return INACTIVE;
@@ -119,7 +120,7 @@ async function introspectRefreshToken(
     exp: seconds(t.expiresAt),
     iat: seconds(t.createdAt),
     iss: deps.issuer,
-    jti: refreshTokenJti(t.id),
+    jti: tokenJti('rt', key),
     sid: session.sid,
     device_id: session.deviceId,
   };

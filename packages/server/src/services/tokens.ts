@@ -80,6 +80,3 @@ export async function issueRefreshToken(
   });
   return { token: minted.token, record };
 }
-
-/** `jti` of a refresh token in introspection: its row id with a kind prefix (access tokens use `at…`). */
-export const refreshTokenJti = (id: number): string => `rt${id.toString(36)}`;

@@ -190,8 +190,6 @@ export interface SessionRepository {
 
 export interface AccessTokenRecord {
   id: number;
-  /** `jti`: derived from the row id, unique for the database's life. */
-  jti: string;
   sessionId: number;
   clientId: string;
   scope: string[];

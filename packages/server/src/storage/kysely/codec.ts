@@ -4,5 +4,3 @@ export const splitScope = (s: string): string[] => (s === '' ? [] : s.split(' ')
 export const joinScope = (s: readonly string[]): string => s.join(' ');
 export const parseList = (s: string | null): string[] | null => (s === null ? null : JSON.parse(s));
 export const affected = (res: { numUpdatedRows?: bigint; numDeletedRows?: bigint }): number => Number(res.numUpdatedRows ?? res.numDeletedRows ?? 0);
-/** `jti` of an access token: its row id in base36 with a kind prefix. */
-export const accessTokenJti = (id: number): string => `at${id.toString(36)}`;

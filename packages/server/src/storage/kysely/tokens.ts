@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AccessTokenRepository, AccessTokenView, RefreshTokenRecord, RefreshTokenRepository } from '../repositories.ts';
 import type { Database, RefreshTokensTable } from '../schema.ts';
-import { accessTokenJti, affected, joinScope, splitScope } from './codec.ts';
+import { affected, joinScope, splitScope } from './codec.ts';
 
 /** The row of the introspection point query: an access token joined with its session and user. */
 export interface AccessTokenViewRow {
@@ -22,7 +22,6 @@ export interface AccessTokenViewRow {
 
 export const toAccessTokenView = (r: AccessTokenViewRow): AccessTokenView => ({
   id: r.id,
-  jti: accessTokenJti(r.id),
   sessionId: r.session_id,
   clientId: r.client_id,
   scope: splitScope(r.scope),
@@ -52,7 +51,6 @@ export function accessTokenRepository(db: Kysely<Database>): AccessTokenReposito
       const { id } = await db.insertInto('access_tokens').values(row).returning('id').executeTakeFirstOrThrow();
       return {
         id,
-        jti: accessTokenJti(id),
         sessionId: t.sessionId,
         clientId: t.clientId,
         scope: [...t.scope],

@@ -6,7 +6,7 @@
  */
 
 import { toClient } from '../kysely/clients.ts';
-import { accessTokenJti, joinScope } from '../kysely/codec.ts';
+import { joinScope } from '../kysely/codec.ts';
 import { toSession } from '../kysely/sessions.ts';
 import { type AccessTokenViewRow, toAccessTokenView, toRefresh } from '../kysely/tokens.ts';
 import { toUser } from '../kysely/users.ts';
@@ -102,7 +102,6 @@ export function withSqliteFastPaths(repos: Repositories, ex: SqliteRunner): Repo
         );
         return {
           id: r.id,
-          jti: accessTokenJti(r.id),
           sessionId: t.sessionId,
           clientId: t.clientId,
           scope: [...t.scope],

@@ -55,7 +55,11 @@ for (const backend of backends()) {
       assert.equal(active.iss, t.issuer);
       assert.equal(active.sub, svc.client_id, 'client_credentials tokens have the client as subject');
       assert.equal(active.username, undefined);
-      assert.equal(typeof active.jti, 'string');
+      // RFC 7662 jti: stable for the token, different for every token, and not a counter.
+      assert.match(active.jti as string, /^at_[\w-]{16}$/);
+      assert.equal((await oidc.tokenIntrospection(config, tokens.access_token)).jti, active.jti);
+      const other = await oidc.clientCredentialsGrant(config, { scope: 'read:syn123' });
+      assert.notEqual((await oidc.tokenIntrospection(config, other.access_token)).jti, active.jti);
       assert.equal(typeof active.sid, 'string');
       assert.equal(typeof active.device_id, 'string');
       assert.equal((active.exp as number) - (active.iat as number), 300);

@@ -152,7 +152,7 @@ for (const backend of backends()) {
         assert.equal(info.client_id, web.client_id);
         assert.equal(info.sub, alice.id);
         assert.equal(info.username, 'alice');
-        assert.match(info.jti as string, /^rt/);
+        assert.match(info.jti as string, /^rt_[\w-]{16}$/);
       }
     });
 
