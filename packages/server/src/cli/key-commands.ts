@@ -6,7 +6,8 @@
 import type { Command } from 'commander';
 import { SIGNING_ALGS, type SigningAlg } from '../crypto/keys.ts';
 import { systemClock } from '../domain/clock.ts';
-import { KeyRotation, MIN_PROMOTE_AFTER_SECONDS } from '../oidc/key-rotation.ts';
+import { MIN_PROMOTE_AFTER_SECONDS } from '../domain/key-timing.ts';
+import { KeyRotation } from '../oidc/key-rotation.ts';
 import { cliActor, type GlobalOptions, keyStore, printTable, withStorage } from './context.ts';
 
 function algs(value: string | undefined): readonly SigningAlg[] {

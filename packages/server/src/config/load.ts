@@ -232,7 +232,8 @@ export function loadConfig(options: LoadOptions = {}): LatchConfig {
     }
   }
   const fromEnv = new Map<string, string>();
-  for (const key of configKeys()) {
+  const keys = configKeys();
+  for (const key of keys) {
     const raw = env[key.env];
     if (raw === undefined || raw === '') continue;
     setPath(input, key.path, coerceEnv(key, raw));
@@ -240,7 +241,7 @@ export function loadConfig(options: LoadOptions = {}): LatchConfig {
   }
   for (const [path, value] of Object.entries(options.overrides ?? {})) setPath(input, path.split('.'), value);
 
-  const unknown = [...unknownVariables(env, configKeys()), ...unknownKeys(input, configKeys())];
+  const unknown = [...unknownVariables(env, keys), ...unknownKeys(input, keys)];
   const result = configSchema.safeParse(input);
   const problems = result.success ? [] : result.error.issues.filter((i) => i.code !== 'unrecognized_keys').map((i) => describeIssue(i, input, fromEnv));
   if (unknown.length > 0 || !result.success) throw new ConfigError([...unknown, ...problems]);

@@ -18,8 +18,6 @@ import { MIN_PROMOTE_AFTER_SECONDS } from '../domain/key-timing.ts';
 import { type Actor, audit } from '../services/audit.ts';
 import type { AuditRepository, SigningKeyRecord, SigningKeyRepository } from '../storage/repositories.ts';
 
-export { MIN_PROMOTE_AFTER_SECONDS };
-
 export interface RotationSchedule {
   /** seconds; 0 = never automatically */
   rotationInterval: number;

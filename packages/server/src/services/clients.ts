@@ -85,9 +85,11 @@ export class ClientService {
   private checkCalledUrls(metadata: ClientMetadata): void {
     for (const field of CALLED_URL_FIELDS) {
       const url = metadata[field];
-      const problem = url === undefined ? undefined : urlProblem(url, this.options.allowLoopback);
+      if (url === undefined) continue;
+      const problem = urlProblem(url, this.options.allowLoopback);
       if (problem === undefined) continue;
-      const hint = this.options.allowLoopback || urlProblem(url as string, true) !== undefined ? '' : ' (the server setting outbound.allowLoopback is false)';
+      // Refused only because of the setting: say which one.
+      const hint = this.options.allowLoopback || urlProblem(url, true) !== undefined ? '' : ' (the server setting outbound.allowLoopback is false)';
       throw metadataError(field, `Latch does not call this URL: ${problem}${hint}`);
     }
   }

@@ -78,7 +78,7 @@ export function urlProblem(target: string, allowLoopback: boolean): string | und
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return `scheme ${url.protocol} is not allowed`;
   if (url.username || url.password) return 'credentials in the URL are not allowed';
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  // IP literals never reach the DNS lookup below, so they are checked here.
+  // IP literals never reach the guarded DNS lookup (outbound.ts), so they are checked here.
   if (isIP(host)) return addressProblem(host, allowLoopback);
   if (!allowLoopback && (host === 'localhost' || host.endsWith('.localhost'))) return `${host} is a loopback name`;
   return undefined;
