@@ -160,7 +160,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     });
     registrationRoutes(publicApp, { registration, issuer: config.issuer, discovery, perIpPerMinute: config.rateLimit.registerPerIp });
 
-    // Front channel: authorization endpoint, login and consent pages, SSO browser session (issue 3/4).
+    // Front channel: authorization endpoint, login and consent pages, SSO browser session.
     const loginLimits = { perIp: config.rateLimit.loginPerIp, perUsername: config.rateLimit.loginPerUsername, window: config.rateLimit.loginWindow };
     const loginThrottle = redis
       ? new RedisLoginThrottle(redis, loginLimits, clock, 'latch-login:', (err) =>
@@ -197,7 +197,7 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
       request_uri_parameter_supported: false,
     });
 
-    // Back channel: token, introspection and revocation endpoints (issue 3).
+    // Back channel: token, introspection and revocation endpoints.
     const sessions = new SessionService(oidc.sessionEvents);
     const users = new UserService(storage, clock, sessions);
     const clientJwks = new ClientJwks(outbound, clock);

@@ -40,13 +40,13 @@ export interface MintedToken {
   hash: Buffer;
 }
 
-/** SHA-256 of a high-entropy server-generated secret (DESIGN.md §2). */
+/** SHA-256 of a high-entropy server-generated secret (docs/architecture.md §2). */
 export function hashSecret(value: string): Buffer {
   return hash('sha256', value, 'buffer');
 }
 
 /**
- * The stored lookup key of a token (DESIGN.md §2: only hashes of tokens are stored): its SHA-256,
+ * The stored lookup key of a token (docs/architecture.md §2: only hashes of tokens are stored): its SHA-256,
  * and for the time-ordered kinds (domain/token-format.ts) the 7 time characters before it, so keys
  * of new tokens sort last and their index inserts stay on one page. The characters are ASCII in
  * base62 order, so byte order is time order.
@@ -97,7 +97,7 @@ export function newSessionId(now: number, random: Random = systemRandom): string
   return `${now.toString(36).padStart(9, '0')}${randomId(12, random)}`;
 }
 
-/** A device id: stable for a session's life (DESIGN.md §2). */
+/** A device id: stable for a session's life (docs/architecture.md §2). */
 export function newDeviceId(random: Random = systemRandom): string {
   return randomId(10, random).toUpperCase();
 }

@@ -1,5 +1,5 @@
 /**
- * Self-describing opaque tokens (DESIGN.md §3): `lat_<kind>_<random base62>_<crc32 base62>`.
+ * Self-describing opaque tokens (docs/architecture.md §3): `lat_<kind>_<random base62>_<crc32 base62>`.
  * The prefix lets secret scanners find leaks; the CRC lets us reject garbage before any database
  * read. The random part carries 256 bits (43 base62 characters).
  */

@@ -1,5 +1,5 @@
 /**
- * Retry schedule of the outbox (DESIGN.md §4): exponential backoff with jitter, bounded attempts.
+ * Retry schedule of the outbox (docs/architecture.md §4): exponential backoff with jitter, bounded attempts.
  * "Equal jitter": the n-th retry waits between half and all of min(max, base · 2^(n-1)), so a
  * receiver that comes back after an outage is not hit by every queued event in the same instant,
  * while the delay still grows predictably.

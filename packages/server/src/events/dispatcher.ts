@@ -1,5 +1,5 @@
 /**
- * The outbox dispatcher (DESIGN.md §4). Events are written to the outbox in the same transaction
+ * The outbox dispatcher (docs/architecture.md §4). Events are written to the outbox in the same transaction
  * as the state change that causes them; this loop drains it:
  *
  *   claim due events (a lease in the database: each event goes to exactly one process)

@@ -58,7 +58,7 @@ export const authorizationCodeGrant: GrantHandler<'storage' | 'lifetimes' | 'ses
   async handle({ client, params, now }, deps) {
     const presented = params.get('code');
     if (presented === undefined) throw invalidRequest('code is required.');
-    // The checksum rejects garbage before any database read (DESIGN.md §3).
+    // The checksum rejects garbage before any database read (docs/architecture.md §3).
     if (checkToken(presented) !== 'ac') throw invalidGrant(INVALID_CODE);
     const hash = hashSecret(presented);
     const found = await deps.storage.authorizationCodes.findByHash(hash);

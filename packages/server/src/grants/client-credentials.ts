@@ -1,6 +1,6 @@
 /**
  * client_credentials (RFC 6749 §4.4): a confidential client asks for tokens for itself. Each request
- * starts a session without a user (DESIGN.md §2), so introspection can report `sid`/`device_id` and
+ * starts a session without a user (docs/architecture.md §2), so introspection can report `sid`/`device_id` and
  * the session can be ended like any other; no refresh token is issued (§4.4.3).
  */
 import { invalidScope } from '../domain/errors.ts';

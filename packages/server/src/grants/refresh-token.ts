@@ -1,5 +1,5 @@
 /**
- * refresh_token (RFC 6749 §6) with rotation exactly as DESIGN.md §3:
+ * refresh_token (RFC 6749 §6) with rotation exactly as docs/architecture.md §3:
  * - every use consumes the token and issues a successor (a new pair);
  * - a consumed token whose successor was never used may be presented again (the client lost the
  *   response): it yields a fresh pair and the unused successor dies;

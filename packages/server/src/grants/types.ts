@@ -1,5 +1,5 @@
 /**
- * Every grant type is one module behind this interface (STYLE.md; oidc-provider's
+ * Every grant type is one module behind this interface (docs/architecture.md §9; oidc-provider's
  * lib/actions/grants/*): its `grant_type`, the parameters it reads (an allow-list: everything else
  * is stripped before it runs), which clients may use it, and `handle`, which receives only the
  * dependencies it names (fosite's per-handler storage interfaces) and returns the RFC 6749 §5.1 body.

@@ -1,5 +1,5 @@
 /**
- * The two busiest back-channel endpoints (token and introspection, DESIGN.md §8) answered on
+ * The two busiest back-channel endpoints (token and introspection, docs/architecture.md §8) answered on
  * node:http directly, in front of fastify. Profiles of those requests showed fastify's per-request
  * machinery (routing, hooks, reply, content-type parsing, child loggers) as the largest share of
  * their cost after the socket write itself.

@@ -9,7 +9,7 @@ export function healthRoutes(app: FastifyInstance, deps: { ping: () => Promise<v
       return reply.header('Cache-Control', 'no-store').send({ status: 'ok', database: 'ok' });
     } catch (err) {
       request.log.warn({ err: (err as Error).message }, 'readiness check failed');
-      // Same error code as every other endpoint that loses its database (DESIGN.md §7).
+      // Same error code as every other endpoint that loses its database (docs/architecture.md §7).
       return reply
         .code(503)
         .header('Cache-Control', 'no-store')

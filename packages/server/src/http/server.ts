@@ -136,7 +136,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   });
   // Graceful shutdown: once close() has begun, answer in-flight requests with `Connection: close`
   // so their keep-alive sockets end with the response instead of holding the close for the idle timeout,
-  // and refuse new requests on such sockets with 503 (DESIGN.md §7: temporarily_unavailable).
+  // and refuse new requests on such sockets with 503 (docs/architecture.md §7: temporarily_unavailable).
   const inFlight = new Set<ServerResponse>();
   direct?.attach({ log: app.log, inFlight, nextRequestId });
   app.addHook('preClose', (done) => {

@@ -1,7 +1,7 @@
 /**
  * OpenID Connect Back-Channel Logout 1.0. When a session ends — for whatever reason — and its
  * client registered a `backchannel_logout_uri` (§2.2), a logout token is queued in the outbox in
- * the same transaction that ends the session (DESIGN.md §4), so it is sent exactly when the end is
+ * the same transaction that ends the session (docs/architecture.md §4), so it is sent exactly when the end is
  * committed and survives restarts and receiver outages.
  *
  * The token is signed at delivery time, not at enqueue time: §4 asks for short-lived logout tokens

@@ -4,7 +4,7 @@
  * A relying party sends the browser here (GET or form POST, §2) with `id_token_hint`, `client_id`,
  * `post_logout_redirect_uri` and `state`. Ending the SSO browser session ends every session (device)
  * it started, each through the session service so that back-channel logout tokens are queued in the
- * same transaction (Back-Channel Logout §2.7, DESIGN.md §4).
+ * same transaction (Back-Channel Logout §2.7, docs/architecture.md §4).
  *
  * When the request can be trusted as it is — a valid `id_token_hint` for the user of this browser
  * session, naming a session this browser session started — the logout happens at once. Otherwise the

@@ -1,5 +1,5 @@
 /**
- * OpenID Connect, assembled (issue 4): ID tokens for the grants, userinfo, RP-initiated logout,
+ * OpenID Connect, assembled: ID tokens for the grants, userinfo, RP-initiated logout,
  * back-channel logout through the outbox and its dispatcher, signing key rotation, their admin API
  * and discovery metadata. latch.ts creates this once and plugs its ports into the OAuth core:
  * `sessionEvents` into the session service, `idTokens` into the grants.

@@ -1,5 +1,5 @@
 /**
- * The SSO browser session (DESIGN.md §2 `browser_sessions`): a random `lat_bs_…` cookie value of
+ * The SSO browser session (docs/architecture.md §2 `browser_sessions`): a random `lat_bs_…` cookie value of
  * which only the SHA-256 is stored. It keeps a user signed in across authorizations until it
  * expires (`sessions.browserSessionTtl`) or is finished (logout).
  */

@@ -8,7 +8,7 @@
  * a client must use the method it registered (`token_endpoint_auth_method`, RFC 7591 §2).
  *
  * This runs on every token and introspection request, so a successful secret check is remembered
- * briefly (DESIGN.md §8): the verified credential (the raw Authorization header, or id + secret from
+ * briefly (docs/architecture.md §8): the verified credential (the raw Authorization header, or id + secret from
  * the body) maps to the client for `cacheTtlMs` (a few seconds). The cache is dropped for a client at
  * once when this process updates, deletes or rotates it (`invalidate`); another process sharing the
  * database may accept an old secret for at most that TTL. Failures are never cached. Assertions
@@ -164,7 +164,7 @@ export class ClientAuthenticator {
     const client = await this.deps.clients.lookup(clientId);
     if (!client) throw failed(`unknown client ${clientId}`);
     requireMethod(client, method);
-    // Constant time against the stored SHA-256 (DESIGN.md §2).
+    // Constant time against the stored SHA-256 (docs/architecture.md §2).
     if (!secretMatches(secret, client.secretHash)) throw failed(`wrong secret for client ${clientId}`);
     this.remember(key, client, generation);
     return client;

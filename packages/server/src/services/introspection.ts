@@ -1,7 +1,7 @@
 /**
- * Token introspection (RFC 7662). The token's prefix says what it is (DESIGN.md §3), and the
+ * Token introspection (RFC 7662). The token's prefix says what it is (docs/architecture.md §3), and the
  * checksum rejects garbage before any database read; an access token is answered from one point
- * query that joins its session and user (the hot path, DESIGN.md §8).
+ * query that joins its session and user (the hot path, docs/architecture.md §8).
  *
  * Everything that is not a live token of the caller's own gives exactly `{"active":false}` (§2.2):
  * unknown, malformed, expired, revoked, consumed (refresh), its session finished, its user
@@ -19,7 +19,7 @@ export interface InactiveToken {
   active: false;
 }
 
-/** RFC 7662 §2.2 members (DESIGN.md §6), plus `sid` and `device_id`. */
+/** RFC 7662 §2.2 members (docs/architecture.md §6), plus `sid` and `device_id`. */
 export interface ActiveToken {
   active: true;
   scope: string;

@@ -54,7 +54,7 @@ export class Maintenance {
   }
 
   /**
-   * Expiry by policy (DESIGN.md §3: session end is the event, token expiry is not): a device unused
+   * Expiry by policy (docs/architecture.md §3: session end is the event, token expiry is not): a device unused
    * for `sessionIdleSeconds` ends like any other session, so clients hear of it by back-channel logout.
    * Sessions without a user (client_credentials) have nobody to tell and end in one statement.
    */

@@ -1,6 +1,6 @@
 /**
  * Token revocation (RFC 7009). Revoking an access token revokes that token; revoking a refresh token
- * ends its session (DESIGN.md §3), which revokes every access and refresh token of the session
+ * ends its session (docs/architecture.md §3), which revokes every access and refresh token of the session
  * ("SHOULD also invalidate all access tokens based on the same authorization grant", §2.1).
  *
  * The answer is 200 whatever happened (§2.2: "invalid tokens do not cause an error response"):

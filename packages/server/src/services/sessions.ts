@@ -1,5 +1,5 @@
 /**
- * Sessions are devices (DESIGN.md §2, §3): one per grant of a user (or per client_credentials
+ * Sessions are devices (docs/architecture.md §2, §3): one per grant of a user (or per client_credentials
  * request), with a `device_id` that stays the same for the session's life. A session outlives many
  * access tokens; ending it is the event, and it revokes every token issued in it.
  */
@@ -9,7 +9,7 @@ import type { FinishReason, Repositories, Session } from '../storage/repositorie
 /**
  * Port for what must happen when a session ends (back-channel logout, Security Event Tokens via the
  * outbox). Called inside the transaction that finishes the session, so an event is recorded exactly
- * when the state change commits (DESIGN.md §4).
+ * when the state change commits (docs/architecture.md §4).
  */
 export interface SessionEvents {
   sessionFinished(repos: Repositories, session: Session, reason: FinishReason, now: number): Promise<void>;

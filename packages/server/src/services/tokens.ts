@@ -1,5 +1,5 @@
 /**
- * Minting access and refresh tokens (DESIGN.md §3): opaque `lat_at_…` / `lat_rt_…` strings from
+ * Minting access and refresh tokens (docs/architecture.md §3): opaque `lat_at_…` / `lat_rt_…` strings from
  * crypto/random.ts; only their SHA-256 reaches the database (fosite's "store signatures, not tokens").
  */
 import { mintToken, type Random, systemRandom } from '../crypto/random.ts';

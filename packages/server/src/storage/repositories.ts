@@ -1,5 +1,5 @@
 /**
- * Repository interfaces (DESIGN.md §2, STYLE.md): services see only these. Repositories return
+ * Repository interfaces (docs/architecture.md §2, §9): services see only these. Repositories return
  * `undefined` for "not found" and never throw for it. Verbs: lookup, findBy…, add, update,
  * consume, revoke, finish, cleanup. Everything is camelCase; wire names stay at the HTTP edge.
  */
@@ -124,7 +124,7 @@ export interface SettingsRepository {
 }
 
 // ---------------------------------------------------------------------------------------------
-// OAuth core (issue 3). Sessions are devices (DESIGN.md §2): a session outlives many access tokens.
+// OAuth core. Sessions are devices (docs/architecture.md §2): a session outlives many access tokens.
 
 export interface Session {
   id: number;
@@ -240,10 +240,10 @@ export interface RefreshTokenRepository {
   }): Promise<RefreshTokenRecord>;
   findByHash(hash: Buffer): Promise<RefreshTokenRecord | undefined>;
   lookup(id: number): Promise<RefreshTokenRecord | undefined>;
-  /** Guarded consume (`WHERE consumed_at IS NULL AND revoked_at IS NULL`, DESIGN.md §3): false when another request won. */
+  /** Guarded consume (`WHERE consumed_at IS NULL AND revoked_at IS NULL`, docs/architecture.md §3): false when another request won. */
   consume(id: number, successorId: number, now: number): Promise<boolean>;
   /**
-   * Lost-response retry (DESIGN.md §3): points a consumed token at a new successor, guarded by the
+   * Lost-response retry (docs/architecture.md §3): points a consumed token at a new successor, guarded by the
    * successor it had (`WHERE successor_id = expected`); false when another request changed it first.
    */
   replaceSuccessor(id: number, expectedSuccessorId: number, successorId: number): Promise<boolean>;
@@ -356,7 +356,7 @@ export interface InitialAccessTokenRepository {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Events out (DESIGN.md §4): one outbox, written in the same transaction as the state change.
+// Events out (docs/architecture.md §4): one outbox, written in the same transaction as the state change.
 
 export type OutboxStatus = 'pending' | 'delivered' | 'dead';
 

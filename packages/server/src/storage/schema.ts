@@ -1,7 +1,7 @@
 /**
  * Kysely table types: one schema for SQLite and PostgreSQL. Times are UTC milliseconds (bigint),
  * booleans are 0/1 integers, JSON is text, hashes are 32-byte blobs (bytea on PostgreSQL).
- * Hot tables use integer row ids and a single random index (the token hash), see DESIGN.md §8.
+ * Hot tables use integer row ids and a single random index (the token hash), see docs/architecture.md §8.
  */
 import type { Generated } from 'kysely';
 

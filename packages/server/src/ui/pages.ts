@@ -1,6 +1,6 @@
 /**
  * The pages of the authorization flow: login, consent, error, and the form_post response.
- * DESIGN.md §6 fixes the words other programs (and the browser test) rely on: inputs labelled
+ * docs/architecture.md §6 fixes the words other programs (and the browser test) rely on: inputs labelled
  * **Username** and **Password**, button **Sign in**; buttons **Allow** and **Deny**.
  * Every page works without JavaScript; every value is escaped by `html`.
  */

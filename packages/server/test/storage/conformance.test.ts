@@ -1,5 +1,5 @@
 /**
- * Storage conformance suite (STYLE.md "What this means for Latch" §4): one set of tests for the
+ * Storage conformance suite (docs/architecture.md §9): one set of tests for the
  * repository interfaces of storage/repositories.ts, run against every backend from `backends()`
  * (SQLite always, PostgreSQL when LATCH_TEST_PG_URL is set). Each group gets a fresh database.
  */

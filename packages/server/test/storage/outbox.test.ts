@@ -1,5 +1,5 @@
 /**
- * Outbox repository conformance (DESIGN.md §4), on SQLite and PostgreSQL: transactional enqueue,
+ * Outbox repository conformance (docs/architecture.md §4), on SQLite and PostgreSQL: transactional enqueue,
  * leases that give each due event to exactly one worker, failure scheduling, dead letters, retry.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * Admin API for the outbox (DESIGN.md §4): what is waiting, what was delivered, what is dead, and a
+ * Admin API for the outbox (docs/architecture.md §4): what is waiting, what was delivered, what is dead, and a
  * way to send a dead event again once the receiver is fixed.
  */
 import type { FastifyInstance } from 'fastify';

@@ -2,7 +2,7 @@ import { type Migration, sql } from 'kysely';
 import { columnTypes, type Dialect, notNull } from '../dialect.ts';
 import type { AnyDb } from './index.ts';
 
-/** Tables for the foundation, the OAuth core and OpenID Connect (DESIGN.md §2). */
+/** Tables for the foundation, the OAuth core and OpenID Connect (docs/architecture.md §2). */
 export function initialSchema(dialect: Dialect): Migration {
   const t = columnTypes(dialect);
   return {

@@ -1,5 +1,5 @@
 /**
- * WAL checkpoints on a worker thread (DESIGN.md §8: "checkpointing off the request path"). With
+ * WAL checkpoints on a worker thread (docs/architecture.md §8: "checkpointing off the request path"). With
  * better-sqlite3 every statement runs on the event loop, so an automatic checkpoint inside a commit
  * stalls every request behind it (the p99 spikes of the token endpoint). A second connection on a
  * worker thread runs PASSIVE checkpoints, which never wait for or block readers and writers; the main

@@ -1,5 +1,5 @@
 /**
- * Serial executor with group commit for the embedded SQLite database (DESIGN.md §8).
+ * Serial executor with group commit for the embedded SQLite database (docs/architecture.md §8).
  *
  * better-sqlite3 is synchronous and SQLite has one writer, so every use of the connection is
  * serialized here. Transactions that arrive in the same event-loop turn are run one after the other

@@ -1,5 +1,5 @@
 /**
- * Hot paths on SQLite (DESIGN.md §8): token issuance, client authentication and introspection run
+ * Hot paths on SQLite (docs/architecture.md §8): token issuance, client authentication and introspection run
  * on every request, so their queries are cached prepared statements instead of query-builder calls
  * (which cost ~20x more per query here). Same SQL semantics and row mapping as the Kysely
  * repositories they override; the storage conformance suite runs against this composition.
@@ -152,7 +152,7 @@ export function withSqliteFastPaths(repos: Repositories, ex: SqliteRunner): Repo
         return r && toRefresh(r);
       },
       async consume(id, successorId, now) {
-        // Guarded: only an unconsumed, unrevoked token is consumed (DESIGN.md §3).
+        // Guarded: only an unconsumed, unrevoked token is consumed (docs/architecture.md §3).
         const res = await run(
           'update refresh_tokens set consumed_at = ?, successor_id = ? where id = ? and consumed_at is null and revoked_at is null',
           now,

@@ -1,5 +1,5 @@
 /**
- * Admin token (issue 2 §8): with none configured, the first start generates one and stores only its
+ * Admin token: with none configured, the first start generates one and stores only its
  * SHA-256 in the settings table; later starts on the same database do not generate another; a
  * configured token is the only one accepted.
  */

@@ -1,5 +1,5 @@
 /**
- * Admin API: /admin/v1/clients (issue 2 §8): RFC 7591 metadata, a secret shown once and stored as
+ * Admin API: /admin/v1/clients: RFC 7591 metadata, a secret shown once and stored as
  * SHA-256, rotation, validation per RFC 7591 §2 / RFC 6749 §3.1.2 / RFC 8252 §7, pagination, audit.
  */
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-/** Admin API: /admin/v1/users (issue 2 §8), success paths, bad input, pagination and audit. */
+/** Admin API: /admin/v1/users, success paths, bad input, pagination and audit. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { verifyPassword } from '../../../src/crypto/password.ts';

@@ -1,5 +1,5 @@
 /**
- * The `latch` CLI (issue 2 §3, §4, §6, §9), spawned as a real process against a temp SQLite file
+ * The `latch` CLI, spawned as a real process against a temp SQLite file
  * and, when LATCH_TEST_PG_URL is set, a throwaway PostgreSQL database. Errors print one clear line
  * (never a stack trace) and exit with code 1.
  */

@@ -1,5 +1,5 @@
 /**
- * OpenID Connect Back-Channel Logout 1.0 through the outbox (DESIGN.md §4), against a real receiver on
+ * OpenID Connect Back-Channel Logout 1.0 through the outbox (docs/architecture.md §4), against a real receiver on
  * a loopback port: the logout token verifies against the JWKS with every required claim; deliveries
  * survive receiver outages and Latch restarts, reach the receiver once per session even with two
  * Latch processes on one database, dead-letter after the configured attempts and can be retried.

@@ -1,5 +1,5 @@
 /**
- * JSON logs (issue 2 §10): one JSON object per line, request ids on every request line, and never a
+ * JSON logs: one JSON object per line, request ids on every request line, and never a
  * password, client secret, token or credential header, at the most verbose level, across the admin
  * API, the public endpoints and malformed requests.
  */

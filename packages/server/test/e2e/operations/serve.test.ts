@@ -1,5 +1,5 @@
 /**
- * `latch serve` as `npm start` runs it (issue 2 §2, §8, §10): zero configuration besides LATCH_*
+ * `latch serve` as `npm start` runs it: zero configuration besides LATCH_*
  * variables, the generated admin token printed exactly once as `admin token: <token>`, JSON logs,
  * and a graceful shutdown on SIGTERM / SIGINT that finishes an in-flight request.
  */

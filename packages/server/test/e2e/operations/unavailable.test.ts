@@ -1,6 +1,6 @@
 /**
  * Database unavailable -> 503 `temporarily_unavailable`, never 500, and recovery without a restart
- * (issue 2 "Bad input", DESIGN.md §7: "A process that loses its database answers 503 and recovers
+ * (docs/architecture.md §7: "A process that loses its database answers 503 and recovers
  * by itself").
  *
  * PostgreSQL: Latch reaches the database through a TCP proxy in this test; taking the proxy down is

@@ -1,6 +1,5 @@
 /**
- * Dynamic registration, then real flows with the new client through openid-client v6 (issue 3:
- * "dynamic registration then a flow with the new client").
+ * Dynamic registration, then real flows with the new client through openid-client v6.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';

@@ -21,7 +21,7 @@ import {
 } from './helpers.ts';
 
 for (const backend of backends()) {
-  describe(`[${backend}] refresh token rotation (DESIGN.md §3)`, () => {
+  describe(`[${backend}] refresh token rotation (docs/architecture.md §3)`, () => {
     let t: TestLatch;
     let now = Date.parse('2030-01-01T00:00:00Z');
     const clock = () => now;
