@@ -42,8 +42,8 @@ import { Maintenance } from './services/maintenance.ts';
 import { createOutbound, type Outbound } from './services/outbound.ts';
 import { RegistrationService, registrationLimits } from './services/registration.ts';
 import { MemoryRequestBudget, RedisRequestBudget } from './services/request-budget.ts';
-import { SessionService } from './services/sessions.ts';
-import { UserService } from './services/users.ts';
+import { type SessionEvents, SessionService } from './services/sessions.ts';
+import { type UserEvents, UserService } from './services/users.ts';
 import { type DatabaseHandle, migrateToLatest, openDatabase, pendingMigrations } from './storage/db.ts';
 import { createStorage } from './storage/index.ts';
 import type { Storage } from './storage/repositories.ts';
@@ -198,8 +198,12 @@ export async function createLatch(config: LatchConfig, options: LatchOptions = {
     });
 
     // Back channel: token, introspection and revocation endpoints.
-    const sessions = new SessionService(oidc.sessionEvents);
-    const users = new UserService(storage, clock, sessions);
+    // Who hears of a session's start and end, and of account changes, inside the transaction that
+    // makes the change (services/sessions.ts, services/users.ts): each listener enqueues outbox rows.
+    const sessionListeners: SessionEvents[] = [oidc.sessionEvents];
+    const userListeners: UserEvents[] = [];
+    const sessions = new SessionService(sessionListeners);
+    const users = new UserService(storage, clock, sessions, userListeners);
     const clientJwks = new ClientJwks(outbound, clock);
     const clientAuth = new ClientAuthenticator({
       clients: storage.clients,

@@ -63,7 +63,7 @@ export const configSchema = z
         browserSessionTtl: seconds.default(14 * 24 * 3600).describe('Lifetime of the SSO browser session cookie in seconds.'),
         idleTtl: seconds
           .default(30 * 24 * 3600)
-          .describe('A session (device) unused this many seconds ends by policy (reason expired, with back-channel logout).'),
+          .describe('A session (device) unused this many seconds ends by policy (reason idle_timeout, with back-channel logout).'),
       })
       .prefault({}),
     registration: z

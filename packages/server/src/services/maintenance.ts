@@ -14,7 +14,7 @@ export interface MaintenanceOptions {
   intervalSeconds: number;
   /** Seconds past expiry before a row is deleted. */
   retentionSeconds: number;
-  /** Sessions unused for this many seconds end by policy (reason `expired`). */
+  /** Sessions unused for this many seconds end by policy (reason `idle_timeout`). */
   sessionIdleSeconds: number;
 }
 
@@ -62,7 +62,7 @@ export class Maintenance {
     const cutoff = now - this.options.sessionIdleSeconds * 1000;
     let ended = await this.storage.sessions.expireIdleWithoutUser(cutoff, now);
     for (const session of await this.storage.sessions.listIdle(cutoff, SESSIONS_PER_RUN)) {
-      if (await this.storage.transaction((repos) => this.sessions.end(repos, session, 'expired', now))) ended++;
+      if (await this.storage.transaction((repos) => this.sessions.end(repos, session, 'idle_timeout', now))) ended++;
     }
     return ended;
   }

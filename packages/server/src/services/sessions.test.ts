@@ -65,6 +65,34 @@ for (const backend of backends()) {
       assert.equal(atView, false, 'the access token was already revoked');
     });
 
+    test("several listeners hear start and end in order, inside the transaction; the initiator defaults to the reason's own", async () => {
+      const heard: string[] = [];
+      const listener = (name: string): SessionEvents => ({
+        async sessionStarted(repos, session) {
+          heard.push(`${name}:started:${(await repos.sessions.lookup(session.id)) ? 'visible' : 'missing'}`);
+        },
+        async sessionFinished(_repos, session, reason, _now, end) {
+          heard.push(`${name}:finished:${reason}:${end.initiator}:${session.finishReason}`);
+        },
+      });
+      const sessions = new SessionService([listener('a'), {}, listener('b')]);
+      const input = { userId, clientId, browserSessionId: null, scope: ['openid'], authTime: T0, amr: ['pwd'], acr: null, now: T0 };
+      const first = await ts.storage.transaction((repos) => sessions.start(repos, input));
+      const second = await ts.storage.transaction((repos) => sessions.start(repos, input));
+      assert.equal(await ts.storage.transaction((repos) => sessions.end(repos, first, 'password_change', T0 + 1)), true);
+      assert.equal(await ts.storage.transaction((repos) => sessions.end(repos, second, 'password_change', T0 + 1, 'admin')), true);
+      assert.deepEqual(heard, [
+        'a:started:visible',
+        'b:started:visible',
+        'a:started:visible',
+        'b:started:visible',
+        'a:finished:password_change:user:password_change',
+        'b:finished:password_change:user:password_change',
+        'a:finished:password_change:admin:password_change',
+        'b:finished:password_change:admin:password_change',
+      ]);
+    });
+
     test('a failing events port rolls the whole end back', async () => {
       const { session, rt } = await sessionWithTokens();
       const failing: SessionEvents = {

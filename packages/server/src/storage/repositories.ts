@@ -4,6 +4,7 @@
  * consume, revoke, finish, cleanup. Everything is camelCase; wire names stay at the HTTP edge.
  */
 import type { Client, ClientMetadata, RefreshTokenPolicy } from '../domain/client.ts';
+import type { FinishReason } from '../domain/session-end.ts';
 import type { User } from '../domain/user.ts';
 
 export interface Page<T> {
@@ -161,16 +162,8 @@ export interface NewSession {
   now: number;
 }
 
-export type FinishReason =
-  | 'logout'
-  | 'revoked'
-  | 'refresh_token_replay'
-  | 'code_replay'
-  | 'admin'
-  | 'password_change'
-  | 'user_deactivated'
-  | 'expired'
-  | 'client_deleted';
+/** Why a session ended: the names and their words live in domain/session-end.ts. */
+export type { FinishReason } from '../domain/session-end.ts';
 
 export interface SessionRepository {
   add(session: NewSession): Promise<Session>;

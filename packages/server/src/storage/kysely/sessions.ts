@@ -100,7 +100,7 @@ export function sessionRepository(db: Kysely<Database>): SessionRepository {
     async expireIdleWithoutUser(before, now) {
       const res = await db
         .updateTable('sessions')
-        .set({ finished_at: now, finish_reason: 'expired' })
+        .set({ finished_at: now, finish_reason: 'idle_timeout' })
         .where('user_id', 'is', null)
         .where('finished_at', 'is', null)
         .where('last_active_at', '<', before)

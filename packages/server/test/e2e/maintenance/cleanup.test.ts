@@ -171,11 +171,11 @@ for (const backend of backends()) {
         sessionIdleSeconds: 2 * 24 * 3600,
       }).runOnce();
       assert.ok(report.sessionsExpired >= 2, `expected the two idle sessions to end, got ${report.sessionsExpired}`);
-      assert.equal((await storage.sessions.lookup(idleUser.id))?.finishReason, 'expired');
-      assert.equal((await storage.sessions.lookup(idleMachine.id))?.finishReason, 'expired');
+      assert.equal((await storage.sessions.lookup(idleUser.id))?.finishReason, 'idle_timeout');
+      assert.equal((await storage.sessions.lookup(idleMachine.id))?.finishReason, 'idle_timeout');
       assert.equal((await storage.sessions.lookup(activeUser.id))?.finishedAt, null, 'a recently used session stays');
       assert.ok((await storage.refreshTokens.findByHash(rt.hash))?.revokedAt, "the idle session's refresh token is revoked");
-      assert.ok(announced.includes(`${idleUser.sid}:expired`), 'the user session end was announced');
+      assert.ok(announced.includes(`${idleUser.sid}:idle_timeout`), 'the user session end was announced');
       assert.ok(!announced.some((a) => a.startsWith(idleMachine.sid)), 'client_credentials sessions have nobody to tell');
     });
   });
