@@ -28,6 +28,7 @@ export class JwksCache {
   private keys: { getter: KeyGetter; kids: Set<string>; fetchedAt: number } | undefined;
   private pending: Promise<void> | undefined;
   private lastFetch = Number.NEGATIVE_INFINITY;
+  private lastUnknownKidFetch = Number.NEGATIVE_INFINITY;
   /** How many times the JWKS was fetched (tests and metrics). */
   fetches = 0;
 
@@ -38,7 +39,10 @@ export class JwksCache {
     const now = this.options.clock();
     if (!this.keys || now - this.keys.fetchedAt > (this.options.maxAgeMs ?? 300_000)) await this.refresh();
     const known = (kid: string | undefined) => kid === undefined || (this.keys?.kids.has(kid) ?? false);
-    if (!known(header.kid) && now - this.lastFetch >= (this.options.refetchIntervalMs ?? 10_000)) await this.refresh();
+    if (!known(header.kid) && now - this.lastUnknownKidFetch >= (this.options.refetchIntervalMs ?? 10_000)) {
+      this.lastUnknownKidFetch = now;
+      await this.refresh();
+    }
     if (!known(header.kid)) throw new UnknownKeyError(`no key with kid "${header.kid}" in ${this.options.uri}`);
     return (this.keys as { getter: KeyGetter }).getter(header, token);
   };
