@@ -4,7 +4,7 @@
  * the client credentials grant (RFC 6749 §4.4) for stream management. Shared by the introspector
  * and the receivers, so discovery happens once.
  */
-import { type ClientCredentials, authenticateRequest } from './client-auth.ts';
+import { authenticateRequest, type ClientCredentials } from './client-auth.ts';
 import type { Clock } from './clock.ts';
 import { AuthorityUnavailableError, ConfigurationError } from './errors.ts';
 import { formBody, isObject, request } from './http.ts';
@@ -149,8 +149,13 @@ export class Authority {
     const body = isObject(reply.json) ? reply.json : {};
     if (reply.status >= 500) throw new AuthorityUnavailableError(`token endpoint answered ${reply.status}`, reply.status);
     if (reply.status !== 200 || typeof body.access_token !== 'string') {
-      const error = typeof body.error === 'string' ? `${body.error}${typeof body.error_description === 'string' ? `: ${body.error_description}` : ''}` : reply.text.slice(0, 200);
-      throw new ConfigurationError(`client credentials grant for scope "${scope}" refused (${reply.status} ${error}): the client needs grant type client_credentials and that scope`);
+      const error =
+        typeof body.error === 'string'
+          ? `${body.error}${typeof body.error_description === 'string' ? `: ${body.error_description}` : ''}`
+          : reply.text.slice(0, 200);
+      throw new ConfigurationError(
+        `client credentials grant for scope "${scope}" refused (${reply.status} ${error}): the client needs grant type client_credentials and that scope`,
+      );
     }
     const expiresIn = typeof body.expires_in === 'number' ? body.expires_in : 300;
     return { token: body.access_token, expiresAt: started + expiresIn * 1000 };

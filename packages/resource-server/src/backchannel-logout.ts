@@ -8,8 +8,8 @@ import type { SessionEnded } from './effects.ts';
 import { AuthorityUnavailableError } from './errors.ts';
 import { isObject } from './http.ts';
 import type { Introspector } from './introspector.ts';
-import { MemoryReplayGuard, type ReplayGuard } from './store.ts';
 import { SetError, verifySignedJwt } from './ssf/set-verifier.ts';
+import { MemoryReplayGuard, type ReplayGuard } from './store.ts';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 

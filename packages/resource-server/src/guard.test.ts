@@ -49,7 +49,15 @@ describe('guard', () => {
   test('malformed headers, huge tokens and bad checksums: 401 invalid_token, without calling Latch', async () => {
     const before = latch.introspections;
     const flipped = token.slice(0, -1) + (token.endsWith('a') ? 'b' : 'a');
-    for (const authorization of ['Bearer', 'Bearer ', `Bearer ${token} extra`, `Bearer ${'a'.repeat(10_000)}`, `Bearer ${flipped}`, 'Bearer ünïcode', 'Bearer a,b']) {
+    for (const authorization of [
+      'Bearer',
+      'Bearer ',
+      `Bearer ${token} extra`,
+      `Bearer ${'a'.repeat(10_000)}`,
+      `Bearer ${flipped}`,
+      'Bearer ünïcode',
+      'Bearer a,b',
+    ]) {
       const r = refused(await guard().check({ authorization }));
       assert.equal(r.status, 401, authorization.slice(0, 30));
       assert.match(r.headers['www-authenticate'] as string, /^Bearer realm="notes", error="invalid_token", error_description="[^"]+"$/);
@@ -67,7 +75,10 @@ describe('guard', () => {
   test('missing scopes: 403 insufficient_scope naming the scopes needed', async () => {
     const r = refused(await guard().check({ authorization: `Bearer ${token}` }, { scopes: ['notes:read', 'notes:write'] }));
     assert.equal(r.status, 403);
-    assert.equal(r.headers['www-authenticate'], 'Bearer realm="notes", error="insufficient_scope", error_description="The access token lacks a required scope.", scope="notes:read notes:write"');
+    assert.equal(
+      r.headers['www-authenticate'],
+      'Bearer realm="notes", error="insufficient_scope", error_description="The access token lacks a required scope.", scope="notes:read notes:write"',
+    );
     assert.equal(r.body.scope, 'notes:read notes:write');
   });
 
@@ -114,14 +125,20 @@ describe('guard', () => {
     } finally {
       latch.introspectionStatus = undefined;
     }
-    const down = createGuard({ introspector: createIntrospector({ issuer: 'http://127.0.0.1:1', client: { clientId: 'x', clientSecret: 'y' }, timeoutMs: 1000 }) });
+    const down = createGuard({
+      introspector: createIntrospector({ issuer: 'http://127.0.0.1:1', client: { clientId: 'x', clientSecret: 'y' }, timeoutMs: 1000 }),
+    });
     assert.equal(refused(await down.check({ authorization: `Bearer ${token}` })).status, 503);
   });
 
   test('request outcomes reach the metrics hooks', async () => {
     const outcomes: string[] = [];
     const g = createGuard({
-      introspector: createIntrospector({ issuer: latch.issuer, client: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }, metrics: { request: (o) => outcomes.push(o) } }),
+      introspector: createIntrospector({
+        issuer: latch.issuer,
+        client: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+        metrics: { request: (o) => outcomes.push(o) },
+      }),
     });
     await g.check({ authorization: `Bearer ${token}` });
     await g.check({ authorization: undefined });

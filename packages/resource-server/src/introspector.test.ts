@@ -83,7 +83,8 @@ describe('createIntrospector', () => {
       } else client = { clientId: CLIENT_ID, method, clientSecret: CLIENT_SECRET };
       assert.ok((await make({ client }).introspect(token)).active);
       // Wrong credentials are refused by the server: an error, never a principal.
-      const wrong = method === 'private_key_jwt' ? { ...client, kid: 'c1', privateKey: (await generateKeyPair('ES256')).privateKey } : { ...client, clientSecret: 'wrong' };
+      const wrong =
+        method === 'private_key_jwt' ? { ...client, kid: 'c1', privateKey: (await generateKeyPair('ES256')).privateKey } : { ...client, clientSecret: 'wrong' };
       await assert.rejects(make({ client: wrong as IntrospectorOptions['client'] }).introspect(token), AuthorityUnavailableError);
     });
   }

@@ -4,7 +4,7 @@
  * `refetchIntervalMs`, so tokens with made-up kids cannot make us hammer Latch. Latch publishes a
  * new key well before it signs with it, so the regular refresh normally has it already.
  */
-import { createLocalJWKSet, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
+import { createLocalJWKSet, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from 'jose';
 import type { Clock } from './clock.ts';
 import { AuthorityUnavailableError } from './errors.ts';
 import { isObject, request } from './http.ts';

@@ -20,7 +20,12 @@ export function prometheusMetrics(options: PrometheusOptions): MetricsHooks & { 
   const p = options.prefix ?? 'latch_rs_';
   const registers = [options.registry];
   const requests = new Counter({ name: `${p}requests_total`, help: 'Guarded requests by outcome', labelNames: ['outcome'], registers });
-  const cache = new Counter({ name: `${p}cache_events_total`, help: 'Introspection cache hits, misses, shared hits, evictions', labelNames: ['event'], registers });
+  const cache = new Counter({
+    name: `${p}cache_events_total`,
+    help: 'Introspection cache hits, misses, shared hits, evictions',
+    labelNames: ['event'],
+    registers,
+  });
   const introspections = new Histogram({
     name: `${p}introspection_duration_seconds`,
     help: 'Latency of introspection requests to Latch',
@@ -28,7 +33,12 @@ export function prometheusMetrics(options: PrometheusOptions): MetricsHooks & { 
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
   });
-  const events = new Counter({ name: `${p}events_total`, help: 'Received SETs and logout tokens by type and outcome', labelNames: ['type', 'outcome'], registers });
+  const events = new Counter({
+    name: `${p}events_total`,
+    help: 'Received SETs and logout tokens by type and outcome',
+    labelNames: ['type', 'outcome'],
+    registers,
+  });
   const lag = new Histogram({
     name: `${p}event_lag_seconds`,
     help: 'Time from an event being issued (iat) to being applied',

@@ -39,7 +39,12 @@ export function sendJson(res: ServerResponse, status: number, headers: Record<st
  * Checks the bearer token of `req` against `requirements`. Returns the principal, or answers the
  * request (401 / 403 / 503 with WWW-Authenticate as RFC 6750 §3 says) and returns undefined.
  */
-export async function authenticate(guard: Guard, req: IncomingMessage, res: ServerResponse, requirements?: RouteRequirements): Promise<ActivePrincipal | undefined> {
+export async function authenticate(
+  guard: Guard,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requirements?: RouteRequirements,
+): Promise<ActivePrincipal | undefined> {
   const result = await checkRequest(guard, req, requirements);
   if (result.ok) return result.principal;
   sendJson(res, result.status, result.headers, result.body);

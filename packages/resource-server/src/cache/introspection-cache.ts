@@ -139,7 +139,8 @@ export class IntrospectionCache {
    */
   revoke(by: EvictBy, value: string): number {
     this.tombstone(`${by}:${value}`);
-    const keys = by === 'jti' ? [this.byJti.get(value)].filter((k): k is string => k !== undefined) : [...((by === 'sid' ? this.bySid : this.bySub).get(value) ?? [])];
+    const keys =
+      by === 'jti' ? [this.byJti.get(value)].filter((k): k is string => k !== undefined) : [...((by === 'sid' ? this.bySid : this.bySub).get(value) ?? [])];
     let n = 0;
     for (const key of keys) {
       const entry = this.entries.get(key);

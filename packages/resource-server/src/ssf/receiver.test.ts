@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
+import { CLIENT_ID, CLIENT_SECRET, FakeLatch, signingKey } from '../../test/support/fake-latch.ts';
+import { eventually, serve } from '../../test/support/servers.ts';
+import { latchToken } from '../../test/support/tokens.ts';
 import { pushHandler } from '../adapters/node.ts';
 import type { SessionEnded, TokenRevoked, UserEvent } from '../effects.ts';
 import { createIntrospector, type Introspector } from '../introspector.ts';
 import { deviceKeyOf } from '../principal.ts';
-import { CLIENT_ID, CLIENT_SECRET, FakeLatch, signingKey } from '../../test/support/fake-latch.ts';
-import { eventually, serve } from '../../test/support/servers.ts';
-import { latchToken } from '../../test/support/tokens.ts';
 import { ACCOUNT_DISABLED, ACCOUNT_PURGED, CREDENTIAL_CHANGE, EVENTS_REQUESTED, SESSION_REVOKED, TOKEN_REVOKED } from './events.ts';
 import { createReceiver, type Receiver, type ReceiverOptions } from './receiver.ts';
 
@@ -77,7 +77,11 @@ describe('Shared Signals receiver (push)', () => {
   }
 
   const push = (set: string, headers: Record<string, string> = {}) =>
-    fetch(`${endpoint.url}/ssf/events`, { method: 'POST', headers: { 'content-type': 'application/secevent+jwt', authorization: AUTH, ...headers }, body: set });
+    fetch(`${endpoint.url}/ssf/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/secevent+jwt', authorization: AUTH, ...headers },
+      body: set,
+    });
 
   test('ensureStream creates a push stream for the events it acts on, with the push credential, and verifies it', async () => {
     const stream = await receiver.ensureStream();
@@ -158,7 +162,10 @@ describe('Shared Signals receiver (push)', () => {
       const bystander = await cachedToken({ sub: 'bystander', sid: `${name}-3` });
       const body = type === CREDENTIAL_CHANGE ? { credential_type: 'password', change_type: 'update' } : {};
       // A simple iss_sub subject (RFC 9493 §3.2.3) and the complex form both name the user.
-      const subId = type === ACCOUNT_PURGED ? { format: 'complex', user: { format: 'iss_sub', iss: latch.issuer, sub: user } } : { format: 'iss_sub', iss: latch.issuer, sub: user };
+      const subId =
+        type === ACCOUNT_PURGED
+          ? { format: 'complex', user: { format: 'iss_sub', iss: latch.issuer, sub: user } }
+          : { format: 'iss_sub', iss: latch.issuer, sub: user };
       assert.equal((await push(await latch.signSet({ [type]: body }, { claims: { sub_id: subId } }))).status, 202);
       assert.equal(a(), false);
       assert.equal(b(), false);
@@ -194,9 +201,23 @@ describe('Shared Signals receiver (push)', () => {
       ['typ JWT instead of secevent+jwt', latch.signSet(events, { claims, header: { typ: 'JWT' } }), 'invalid_request'],
       ['no events', latch.signSet({}, { claims }), 'invalid_request'],
       ['a token-revoked without jti', latch.signSet({ [TOKEN_REVOKED]: {} }, { claims }), 'invalid_request'],
-      ['a session-revoked of another issuer’s user', latch.signSet(events, { claims: { sub_id: { format: 'iss_sub', iss: 'https://evil.example', sub: 'victim' } } }), 'invalid_request'],
-      ['an unsigned SET (alg none)', `${Buffer.from('{"alg":"none","typ":"secevent+jwt"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: latch.issuer, aud: latch.audience, iat: now, jti: 'n1', events, ...claims })).toString('base64url')}.`, 'invalid_key'],
-      ['an HS256 SET keyed with a guessable secret', new SignJWT({ iss: latch.issuer, aud: latch.audience, iat: now, jti: 'h1', events, ...claims }).setProtectedHeader({ alg: 'HS256', typ: 'secevent+jwt' }).sign(new TextEncoder().encode('x'.repeat(32))), 'invalid_key'],
+      [
+        'a session-revoked of another issuer’s user',
+        latch.signSet(events, { claims: { sub_id: { format: 'iss_sub', iss: 'https://evil.example', sub: 'victim' } } }),
+        'invalid_request',
+      ],
+      [
+        'an unsigned SET (alg none)',
+        `${Buffer.from('{"alg":"none","typ":"secevent+jwt"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: latch.issuer, aud: latch.audience, iat: now, jti: 'n1', events, ...claims })).toString('base64url')}.`,
+        'invalid_key',
+      ],
+      [
+        'an HS256 SET keyed with a guessable secret',
+        new SignJWT({ iss: latch.issuer, aud: latch.audience, iat: now, jti: 'h1', events, ...claims })
+          .setProtectedHeader({ alg: 'HS256', typ: 'secevent+jwt' })
+          .sign(new TextEncoder().encode('x'.repeat(32))),
+        'invalid_key',
+      ],
       ['garbage', 'not-a-jwt', 'invalid_request'],
       ['the wrong content type', latch.signSet(events, { claims }), 'invalid_request', { 'content-type': 'application/json' }],
     ];
@@ -239,7 +260,9 @@ describe('Shared Signals receiver (push)', () => {
     const next = await signingKey('kid-next');
     latch.keys.push(next);
     try {
-      const result = await r.process(await latch.signSet({ [SESSION_REVOKED]: {} }, { key: next, claims: { sub_id: sessionSubject(latch.issuer, 'u', 'sid-rotated') } }));
+      const result = await r.process(
+        await latch.signSet({ [SESSION_REVOKED]: {} }, { key: next, claims: { sub_id: sessionSubject(latch.issuer, 'u', 'sid-rotated') } }),
+      );
       assert.equal(result.outcome, 'applied');
       assert.equal(latch.jwksFetches, fetches + 1);
     } finally {
@@ -294,7 +317,10 @@ describe('Shared Signals receiver (poll, RFC 8936)', () => {
     assert.equal(stream.delivery?.endpoint_url, `${latch.issuer}/ssf/poll/${stream.stream_id}`);
     // The verification SET was acknowledged in a following poll.
     await eventually(() => latch.onlyStream.queue.length === 0, 'the verification SET acknowledged');
-    assert.ok(latch.polls.every((p) => p.returnImmediately === false), 'long polling');
+    assert.ok(
+      latch.polls.every((p) => p.returnImmediately === false),
+      'long polling',
+    );
   });
 
   test('a long poll returns as soon as an event is delivered; the SET is applied and acknowledged', async () => {

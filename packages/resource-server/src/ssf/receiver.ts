@@ -26,7 +26,7 @@ import {
 } from './events.ts';
 import { Poller } from './poller.ts';
 import { SetError, type SetErrorCode, type VerifiedSet, verifySet } from './set-verifier.ts';
-import { type StreamConfiguration, StreamClient } from './stream.ts';
+import { StreamClient, type StreamConfiguration } from './stream.ts';
 
 export const PUSH_METHOD = 'urn:ietf:rfc:8935';
 export const POLL_METHOD = 'urn:ietf:rfc:8936';
@@ -197,7 +197,11 @@ export class Receiver {
       case 'rejected':
         return pushError(400, result.code, result.description);
       case 'failed':
-        return { status: 503, headers: { 'retry-after': '5', 'content-type': 'application/json' }, body: '{"description":"The SET could not be processed now; retry."}' };
+        return {
+          status: 503,
+          headers: { 'retry-after': '5', 'content-type': 'application/json' },
+          body: '{"description":"The SET could not be processed now; retry."}',
+        };
     }
   }
 
@@ -263,11 +267,15 @@ export class Receiver {
         }
         case STREAM_UPDATED:
           out.push(async () =>
-            o.onStreamUpdated?.({ status: typeof event.status === 'string' ? event.status : undefined, reason: typeof event.reason === 'string' ? event.reason : undefined }),
+            o.onStreamUpdated?.({
+              status: typeof event.status === 'string' ? event.status : undefined,
+              reason: typeof event.reason === 'string' ? event.reason : undefined,
+            }),
           );
           break;
         case SESSION_REVOKED: {
-          if (parts.session === undefined && parts.user === undefined) throw new SetError('invalid_request', 'session-revoked names no session and no user of this issuer');
+          if (parts.session === undefined && parts.user === undefined)
+            throw new SetError('invalid_request', 'session-revoked names no session and no user of this issuer');
           // A session-revoked for a user without a session ends all of that user's sessions (CAEP §3.1).
           out.push(parts.session !== undefined ? revoke('sid', parts.session) : revoke('sub', parts.user as string));
           out.push(async () =>

@@ -5,13 +5,20 @@
  * older than the oldest event still worth acting on), `jti`, and a non-empty `events` object (§2.2).
  * Failures carry the RFC 8935 §2.4 error code.
  */
-import { errors as joseErrors, type JWTPayload, jwtVerify } from 'jose';
+import { type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { AuthorityUnavailableError } from '../errors.ts';
 import { isObject } from '../http.ts';
 import { type JwksCache, UnknownKeyError } from '../jwks.ts';
 
 /** RFC 8935 §2.4 error codes, and SSF's `invalid_state` for a verification event. */
-export type SetErrorCode = 'invalid_request' | 'invalid_key' | 'invalid_issuer' | 'invalid_audience' | 'authentication_failed' | 'access_denied' | 'invalid_state';
+export type SetErrorCode =
+  | 'invalid_request'
+  | 'invalid_key'
+  | 'invalid_issuer'
+  | 'invalid_audience'
+  | 'authentication_failed'
+  | 'access_denied'
+  | 'invalid_state';
 
 export class SetError extends Error {
   override readonly name = 'SetError';
@@ -77,7 +84,8 @@ export async function verifySignedJwt(jwt: string, options: VerifyOptions): Prom
       maxTokenAge: Math.floor(options.maxAgeMs / 1000),
       requiredClaims: ['iss', 'iat', 'jti'],
     });
-    if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256) throw new SetError('invalid_request', '"jti" must be a non-empty string');
+    if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256)
+      throw new SetError('invalid_request', '"jti" must be a non-empty string');
     return { payload, typ: protectedHeader.typ };
   } catch (err) {
     throw classify(err);

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, jwtVerify, type KeyObject, SignJWT, createLocalJWKSet } from 'jose';
+import { type CryptoKey, createLocalJWKSet, exportJWK, generateKeyPair, type JWK, type JWTPayload, jwtVerify, type KeyObject, SignJWT } from 'jose';
 
 export const CLIENT_ID = 'notes-api';
 export const CLIENT_SECRET = 'notes-api-secret';
@@ -109,7 +109,10 @@ export class FakeLatch {
   }
 
   /** Signs a SET (RFC 8417) with the current key; `header`/`claims` override what a test needs wrong. */
-  async signSet(events: Record<string, unknown>, options: { claims?: JWTPayload; header?: Record<string, unknown>; key?: SigningKey; aud?: string } = {}): Promise<string> {
+  async signSet(
+    events: Record<string, unknown>,
+    options: { claims?: JWTPayload; header?: Record<string, unknown>; key?: SigningKey; aud?: string } = {},
+  ): Promise<string> {
     const key = options.key ?? (this.keys[0] as SigningKey);
     return new SignJWT({
       iss: this.issuer,
@@ -218,7 +221,12 @@ export class FakeLatch {
     }
   }
 
-  private async ssf(req: IncomingMessage, url: URL, body: string, json: (status: number, value: unknown, headers?: Record<string, string>) => void): Promise<void> {
+  private async ssf(
+    req: IncomingMessage,
+    url: URL,
+    body: string,
+    json: (status: number, value: unknown, headers?: Record<string, string>) => void,
+  ): Promise<void> {
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (!bearer || !this.mgmtTokens.has(bearer)) return json(401, { error: 'invalid_token' });
     let input: Record<string, unknown> = {};
@@ -296,14 +304,21 @@ export class FakeLatch {
   private async clientAuthenticated(req: IncomingMessage, params: URLSearchParams): Promise<boolean> {
     const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (basic) {
-      const [id, secret] = Buffer.from(basic, 'base64').toString().split(':').map((s) => decodeURIComponent(s.replace(/\+/g, ' ')));
+      const [id, secret] = Buffer.from(basic, 'base64')
+        .toString()
+        .split(':')
+        .map((s) => decodeURIComponent(s.replace(/\+/g, ' ')));
       return id === CLIENT_ID && secret === CLIENT_SECRET;
     }
     if (params.get('client_secret')) return params.get('client_id') === CLIENT_ID && params.get('client_secret') === CLIENT_SECRET;
     const assertion = params.get('client_assertion');
     if (assertion && params.get('client_assertion_type') === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
       try {
-        const { payload } = await jwtVerify(assertion, createLocalJWKSet({ keys: this.clientJwks }), { issuer: CLIENT_ID, subject: CLIENT_ID, audience: this.issuer });
+        const { payload } = await jwtVerify(assertion, createLocalJWKSet({ keys: this.clientJwks }), {
+          issuer: CLIENT_ID,
+          subject: CLIENT_ID,
+          audience: this.issuer,
+        });
         return typeof payload.jti === 'string';
       } catch {
         return false;
