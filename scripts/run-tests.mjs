@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under packages/ with Node's built-in runner and the tsx loader.
+// Runs every *.test.ts under packages/ and examples/ with Node's built-in runner and the tsx loader.
+// `--conditions=latch-source` makes workspace packages (@latch/resource-server) resolve to their
+// TypeScript sources instead of a build.
 // Node 20 has no glob support in `node --test`, so the files are listed here.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -16,13 +18,22 @@ function collect(dir, out) {
 }
 
 const filters = process.argv.slice(2);
-const files = collect('packages', [])
+const files = ['packages', 'examples']
+  .flatMap((dir) => collect(dir, []))
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const args = ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files];
+const args = [
+  '--conditions=latch-source',
+  '--import',
+  'tsx',
+  '--test',
+  '--test-reporter=spec',
+  `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
+  ...files,
+];
 const result = spawnSync(process.execPath, args, { stdio: 'inherit' });
 process.exit(result.status ?? 1);
