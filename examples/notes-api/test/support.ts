@@ -16,6 +16,7 @@ export interface NotesClient {
   client_id: string;
   client_secret: string;
   redirect_uris: string[];
+  [member: string]: unknown;
 }
 
 export interface RunningNotes {
