@@ -78,10 +78,16 @@ export async function createNotesApi(options: NotesApiOptions): Promise<NotesApi
     backchannelLogoutPath: '/backchannel-logout',
   });
 
+  // Sessions already written to the sessions table by this process: a read stays a read.
+  const remembered = new Set<string>();
   /** The device of the request's token; a token without a device (no session) cannot keep notes. */
   const deviceOf = (principal: { deviceKey: string | undefined; sid: string | undefined }) => {
     if (principal.deviceKey === undefined) return undefined;
-    if (principal.sid !== undefined) store.rememberSession(principal.sid, principal.deviceKey);
+    if (principal.sid !== undefined && !remembered.has(principal.sid)) {
+      store.rememberSession(principal.sid, principal.deviceKey);
+      if (remembered.size >= 100_000) remembered.clear();
+      remembered.add(principal.sid);
+    }
     return principal.deviceKey;
   };
   const noDevice = { error: 'invalid_request', error_description: 'Notes are kept per device: use a token issued to a signed-in device.' };

@@ -72,6 +72,15 @@ export class Guard {
     this.realm = options.realm ?? 'api';
   }
 
+  /** Whether adapters need to hand over the query / form (parsing them costs time on every request). */
+  get readsQuery(): boolean {
+    return this.options.allowQueryToken === true;
+  }
+
+  get readsForm(): boolean {
+    return this.options.allowBodyToken === true;
+  }
+
   async check(req: BearerRequest, requirements: RouteRequirements = {}): Promise<GuardResult> {
     const result = await this.evaluate(req, requirements);
     this.options.introspector.metrics.request?.(

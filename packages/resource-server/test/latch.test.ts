@@ -24,13 +24,17 @@ for (const backend of backends()) {
       const res = await tokenRequest(t, job, { grant_type: 'client_credentials', scope: 'read:syn1 write' });
       assert.equal(res.status, 200, res.text);
       token = res.body.access_token as string;
-      const api = (extra: Record<string, unknown>) => createServiceClient(t, { client_name: 'Notes API', introspect_any_token: true, scope: 'read:*', ...extra });
+      const api = (extra: Record<string, unknown>) =>
+        createServiceClient(t, { client_name: 'Notes API', introspect_any_token: true, scope: 'read:*', ...extra });
       const basicClient = await api({});
       apis.client_secret_basic = { clientId: basicClient.client_id, clientSecret: basicClient.client_secret as string };
       const postClient = await api({ token_endpoint_auth_method: 'client_secret_post' });
       apis.client_secret_post = { clientId: postClient.client_id, method: 'client_secret_post', clientSecret: postClient.client_secret as string };
       const { privateKey, publicKey } = await generateKeyPair('ES256');
-      const jwtClient = await api({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'api-1', alg: 'ES256', use: 'sig' }] } });
+      const jwtClient = await api({
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'api-1', alg: 'ES256', use: 'sig' }] },
+      });
       apis.private_key_jwt = { clientId: jwtClient.client_id, method: 'private_key_jwt', privateKey, alg: 'ES256', kid: 'api-1' };
     });
     after(() => t.close());
@@ -70,12 +74,20 @@ for (const backend of backends()) {
       const fresh = res.body.access_token as string;
       const uncached = createIntrospector({ issuer: t.issuer, client: apis.client_secret_basic as ClientCredentials, cache: false });
       let now = Date.now();
-      const cached = createIntrospector({ issuer: t.issuer, client: apis.client_secret_basic as ClientCredentials, cache: { ttlMs: 60_000 }, clock: () => now });
+      const cached = createIntrospector({
+        issuer: t.issuer,
+        client: apis.client_secret_basic as ClientCredentials,
+        cache: { ttlMs: 60_000 },
+        clock: () => now,
+      });
       assert.ok((await uncached.introspect(fresh)).active);
       assert.ok((await cached.introspect(fresh)).active);
       const revoke = await fetch(`${t.issuer}/oauth2/revoke`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${job.client_id}:${job.client_secret}`).toString('base64')}` },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${job.client_id}:${job.client_secret}`).toString('base64')}`,
+        },
         body: new URLSearchParams({ token: fresh }),
       });
       assert.equal(revoke.status, 200);
@@ -90,7 +102,11 @@ for (const backend of backends()) {
       const client = await createServiceClient(other, { introspect_any_token: true });
       const res = await tokenRequest(other, client, { grant_type: 'client_credentials', scope: 'write' });
       const guard = createGuard({
-        introspector: createIntrospector({ issuer: other.issuer, client: { clientId: client.client_id, clientSecret: client.client_secret as string }, timeoutMs: 2000 }),
+        introspector: createIntrospector({
+          issuer: other.issuer,
+          client: { clientId: client.client_id, clientSecret: client.client_secret as string },
+          timeoutMs: 2000,
+        }),
       });
       assert.ok((await guard.check({ authorization: `Bearer ${res.body.access_token}` })).ok);
       await other.close();

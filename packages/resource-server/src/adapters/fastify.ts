@@ -41,8 +41,8 @@ async function plugin(app: FastifyInstance, options: LatchFastifyOptions): Promi
     const result = await guard.check(
       {
         authorization: request.headers.authorization,
-        query: new URL(request.url, 'http://localhost').searchParams,
-        form: formOf(request.body),
+        query: guard.readsQuery ? new URL(request.url, 'http://localhost').searchParams : undefined,
+        form: guard.readsForm ? formOf(request.body) : undefined,
       },
       requirements,
     );

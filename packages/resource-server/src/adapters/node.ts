@@ -22,8 +22,8 @@ export function checkRequest(guard: Guard, req: IncomingMessage & { body?: unkno
   return guard.check(
     {
       authorization: req.headers.authorization,
-      query: new URL(req.url ?? '/', 'http://localhost').searchParams,
-      form: formOf(req.body),
+      query: guard.readsQuery ? new URL(req.url ?? '/', 'http://localhost').searchParams : undefined,
+      form: guard.readsForm ? formOf(req.body) : undefined,
     },
     requirements,
   );
